@@ -1,0 +1,53 @@
+"""``callstream broker``: the embedded broker alone, in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from callstream import logs
+from callstream.broker import EmbeddedBroker
+
+log = logging.getLogger("callstream.broker")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, default=None, help="port to listen on (default: a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--no-topics", action="store_true", help="do not create callstream's topics")
+
+
+def run(args: argparse.Namespace) -> int:
+    from callstream import kafka
+    from callstream.settings import Settings
+
+    logs.configure("broker")
+    if args.port is not None and not 0 < args.port < 65536:
+        raise SystemExit("callstream broker: error: --port must be between 1 and 65535")
+    broker = EmbeddedBroker(port=args.port, host=args.host)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    broker.start()
+    try:
+        if not args.no_topics:
+            settings = Settings.from_env(kafka_bootstrap_servers=broker.bootstrap)
+            kafka.ensure_topics(settings)
+        print(broker.bootstrap, flush=True)
+        log.info("ready", extra={"bootstrap": broker.bootstrap})
+        while not stop.wait(0.5):
+            if not broker.alive():
+                log.error("broker exited", extra={"tail": broker.log_tail()})
+                return 1
+        return 0
+    finally:
+        broker.kill()
+        sys.stdout.flush()

@@ -1,0 +1,174 @@
+"""Settings from environment variables, overridable by CLI flags, with one-line errors.
+
+Every variable of the public contract is read here and nowhere else. A bad value raises
+:class:`SettingsError` whose message names the variable and what is wrong; the CLI prints
+it and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from callstream import topics
+from callstream.ids import is_account_sid, is_e164
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message is one sentence for a person."""
+
+
+_HOSTPORT = re.compile(r"\[?[A-Za-z0-9_.:-]+\]?:[0-9]{1,5}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka_bootstrap_servers: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    public_url: str | None = None
+    twilio_api_url: str = "https://api.twilio.com"
+    db: Path = Path("callstream.db")
+    spool: Path = Path("callstream-spool.db")
+    api_token: str | None = None
+    cps: float = 1.0
+    forward_to: str | None = None
+    # Extensions of the v1 contract
+    topic_prefix: str = ""
+    kafka_profile: str | None = None  # "tansu" | "kafka"; None: detect from the cluster id
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read the environment, apply non-None ``overrides`` (CLI flags), validate."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for name, var in ENV_VARS.items():
+            raw = env.get(var)
+            if raw is not None and raw.strip() != "":
+                values[name] = raw.strip()
+        for name, value in overrides.items():
+            if value is not None:
+                values[name] = value
+        return cls._parse(values)
+
+    @classmethod
+    def _parse(cls, values: dict[str, Any]) -> Settings:
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        s = cls()
+        if "cps" in values:
+            values["cps"] = _parse_cps(values["cps"])
+        for p in ("db", "spool"):
+            if p in values:
+                values[p] = Path(values[p])
+        s = replace(s, **values)
+        s.validate()
+        return s
+
+    def validate(self) -> None:
+        if self.kafka_bootstrap_servers is not None:
+            for part in self.kafka_bootstrap_servers.split(","):
+                if not _HOSTPORT.fullmatch(part.strip()):
+                    raise SettingsError(
+                        f"KAFKA_BOOTSTRAP_SERVERS: {part.strip()!r} is not host:port "
+                        "(expected a comma-separated list such as 'kafka1:9092,kafka2:9092')"
+                    )
+        if self.twilio_account_sid is not None and not is_account_sid(self.twilio_account_sid):
+            raise SettingsError(
+                "TWILIO_ACCOUNT_SID must be 'AC' followed by 32 lowercase hex digits"
+            )
+        if self.public_url is not None:
+            _check_base_url("CALLSTREAM_PUBLIC_URL", self.public_url)
+        _check_base_url("TWILIO_API_URL", self.twilio_api_url)
+        if self.forward_to is not None and not is_e164(self.forward_to):
+            raise SettingsError(
+                f"CALLSTREAM_FORWARD_TO: {self.forward_to!r} is not an E.164 number like +14155550100"
+            )
+        if self.kafka_profile not in (None, "tansu", "kafka"):
+            raise SettingsError("CALLSTREAM_KAFKA_PROFILE must be 'tansu' or 'kafka'")
+        if not re.fullmatch(r"[A-Za-z0-9._-]*", self.topic_prefix):
+            raise SettingsError(
+                "CALLSTREAM_TOPIC_PREFIX may only hold letters, digits, '.', '_' and '-'"
+            )
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise SettingsError("CALLSTREAM_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+
+    def require(self, *names: str) -> None:
+        """Fail with a clear message when a setting a service needs is unset."""
+        missing = [ENV_VARS[n] for n in names if getattr(self, n) in (None, "")]
+        if missing:
+            raise SettingsError(f"{', '.join(missing)} must be set")
+
+    # -- derived values -------------------------------------------------------------
+    @property
+    def public_base(self) -> str:
+        """CALLSTREAM_PUBLIC_URL without its trailing slash."""
+        self.require("public_url")
+        assert self.public_url is not None
+        return self.public_url.rstrip("/")
+
+    @property
+    def status_callback_url(self) -> str:
+        return self.public_base + "/twilio/status"
+
+    def topic(self, name: str) -> str:
+        return self.topic_prefix + name
+
+    @property
+    def topic_specs(self) -> tuple[topics.TopicSpec, ...]:
+        return topics.with_prefix(self.topic_prefix)
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings for a log line: secrets replaced by '***' (never log a token)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name in SECRET_FIELDS and v:
+                v = "***"
+            out[f.name] = str(v) if isinstance(v, Path) else v
+        return out
+
+
+ENV_VARS: dict[str, str] = {
+    "kafka_bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
+    "twilio_account_sid": "TWILIO_ACCOUNT_SID",
+    "twilio_auth_token": "TWILIO_AUTH_TOKEN",
+    "public_url": "CALLSTREAM_PUBLIC_URL",
+    "twilio_api_url": "TWILIO_API_URL",
+    "db": "CALLSTREAM_DB",
+    "spool": "CALLSTREAM_SPOOL",
+    "api_token": "CALLSTREAM_API_TOKEN",
+    "cps": "CALLSTREAM_CPS",
+    "forward_to": "CALLSTREAM_FORWARD_TO",
+    "topic_prefix": "CALLSTREAM_TOPIC_PREFIX",
+    "kafka_profile": "CALLSTREAM_KAFKA_PROFILE",
+    "log_level": "CALLSTREAM_LOG_LEVEL",
+}
+SECRET_FIELDS = frozenset({"twilio_auth_token", "api_token"})
+
+
+def _parse_cps(raw: Any) -> float:
+    try:
+        v = float(raw)
+    except (TypeError, ValueError):
+        raise SettingsError(f"CALLSTREAM_CPS: {raw!r} is not a number") from None
+    if not math.isfinite(v) or v <= 0 or v > 1000:
+        raise SettingsError(f"CALLSTREAM_CPS must be a number above 0 and at most 1000, not {raw!r}")
+    return v
+
+
+def _check_base_url(var: str, url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"{var}: {url!r} must be an absolute http:// or https:// URL")
+    if parts.query or parts.fragment:
+        raise SettingsError(f"{var}: {url!r} must not have a query string or fragment")

@@ -1,0 +1,21 @@
+"""``callstream topics``: create callstream's topics if they are missing (idempotent)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bootstrap-servers", default=None, help="overrides KAFKA_BOOTSTRAP_SERVERS")
+
+
+def run(args: argparse.Namespace) -> int:
+    from callstream import kafka
+    from callstream.settings import Settings
+
+    settings = Settings.from_env(kafka_bootstrap_servers=args.bootstrap_servers)
+    created = kafka.ensure_topics(settings)
+    for spec in settings.topic_specs:
+        state = "created" if spec.name in created else "exists"
+        print(f"{spec.name}\t{spec.partitions} partitions\t{state}")
+    return 0

@@ -1,0 +1,123 @@
+"""HTTP pieces every service shares: JSON errors, bearer-token checks, health and metrics
+routes, and running an app under uvicorn with one "ready" log line."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+log = logging.getLogger("callstream.web")
+
+ReadyCheck = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
+
+
+def error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    """The error body every callstream route uses: ``{"error": code, "message": sentence}``."""
+    return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
+
+
+def is_loopback_host(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class BearerGuard:
+    """``Authorization: Bearer <CALLSTREAM_API_TOKEN>``, compared in constant time.
+
+    With no token configured the guarded routes answer only when the service is bound to a
+    loopback address; on any other bind they refuse, so an unconfigured deployment is
+    never open to the network.
+    """
+
+    def __init__(self, token: str | None, bind_host: str) -> None:
+        self.token = token.encode() if token else None
+        self.loopback = is_loopback_host(bind_host)
+
+    def check(self, request: Request) -> JSONResponse | None:
+        if self.token is None:
+            if self.loopback:
+                return None
+            return error(
+                401,
+                "api-token-required",
+                "set CALLSTREAM_API_TOKEN to use this route on a non-loopback address",
+            )
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), self.token
+        ):
+            return JSONResponse(
+                {"error": "unauthorized", "message": "missing or wrong bearer token"},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="callstream"'},
+            )
+        return None
+
+
+def health_routes(registry: CollectorRegistry, ready: ReadyCheck) -> list[Route]:
+    """``/livez`` (always 200 while the process serves), ``/readyz`` and ``/metrics``."""
+
+    async def livez(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        ok, detail = await ready()
+        return JSONResponse(
+            {"status": "ready" if ok else "not-ready", **detail}, status_code=200 if ok else 503
+        )
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return [
+        Route("/livez", livez, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, service: str) -> None:
+        super().__init__(config)
+        self.service = service
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            cfg = self.config
+            log.info(
+                "ready",
+                extra={"url": f"http://{cfg.host}:{cfg.port}", "service_name": self.service},
+            )
+
+
+def serve(app: Any, host: str, port: int, service: str, **config: Any) -> None:
+    """Run ``app`` until SIGTERM or Ctrl-C; log one line when it accepts connections."""
+    cfg = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+        **config,
+    )
+    server = _Server(cfg, service)
+    server.run()
+    if not server.started:
+        raise SystemExit(f"callstream {service}: error: could not listen on {host}:{port}")
