@@ -65,3 +65,32 @@ def read_topic(
         return out
     finally:
         c.close()
+
+
+class ServedApp:
+    """An ASGI app served by uvicorn in a background thread on a free loopback port."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int | None = None) -> None:
+        import threading
+
+        import uvicorn
+
+        from callstream.broker import free_port
+
+        self.host = host
+        self.port = port or free_port(host)
+        self.url = f"http://{host}:{self.port}"
+        cfg = uvicorn.Config(app, host=host, port=self.port, log_config=None,
+                             access_log=False, lifespan="on")
+        self.server = uvicorn.Server(cfg)
+        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ServedApp:
+        self.thread.start()
+        wait_until(lambda: self.server.started, timeout=10, what="uvicorn start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
