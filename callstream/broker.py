@@ -136,19 +136,29 @@ class EmbeddedBroker:
             except OSError:
                 time.sleep(0.01)
                 continue
+            # Someone answers on the port; give a broker that lost the race for it time to
+            # panic and exit before believing the answer is ours.
+            time.sleep(0.05)
+            if self.proc.poll() is not None:
+                continue
             if self._answers_kafka():
                 # still alive after answering: the port was ours
                 if self.proc.poll() is None:
                     return
             time.sleep(0.01)
-        raise BrokerError(f"embedded broker did not become ready within {timeout_s} s")
+        raise BrokerError(
+            f"embedded broker on port {self.port} did not become ready within {timeout_s} s"
+        )
 
     def _answers_kafka(self) -> bool:
         from kafka import KafkaAdminClient
 
         try:
             admin = KafkaAdminClient(
-                bootstrap_servers=self.bootstrap, request_timeout_ms=5000, client_id="probe"
+                bootstrap_servers=self.bootstrap,
+                request_timeout_ms=2000,
+                bootstrap_timeout_ms=2000,
+                client_id="probe",
             )
         except Exception:
             return False
