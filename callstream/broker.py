@@ -9,19 +9,17 @@ On Linux the broker is tied to its parent with ``PR_SET_PDEATHSIG`` so it cannot
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import importlib.resources
 import os
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
 from typing import IO
+
+from callstream.procs import child_preexec
 
 BIN_ENV = "CALLSTREAM_TANSU_BIN"
 
@@ -54,14 +52,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    # PR_SET_PDEATHSIG = 1: the kernel SIGKILLs the broker when the thread that started it
-    # exits, so start the broker from a long-lived thread (the main thread).
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
-    os.setpgrp()  # a Ctrl-C in the terminal reaches callstream, which then stops the broker
 
 
 class EmbeddedBroker:
@@ -108,16 +98,20 @@ class EmbeddedBroker:
         env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
         self.proc = subprocess.Popen(
             [
-                binary, "broker",
-                "--listener-url", url,
-                "--advertised-listener-url", url,
-                "--storage-engine", "memory://tansu/",
+                binary,
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
             ],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=env,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
+            preexec_fn=child_preexec(),  # noqa: PLW1509
         )
         self.port = port
 
@@ -141,10 +135,9 @@ class EmbeddedBroker:
             time.sleep(0.05)
             if self.proc.poll() is not None:
                 continue
-            if self._answers_kafka():
-                # still alive after answering: the port was ours
-                if self.proc.poll() is None:
-                    return
+            # still alive after answering: the port was ours
+            if self._answers_kafka() and self.proc.poll() is None:
+                return
             time.sleep(0.01)
         raise BrokerError(
             f"embedded broker on port {self.port} did not become ready within {timeout_s} s"
@@ -218,6 +211,14 @@ class EmbeddedBroker:
 
 # Tansu reads these from the environment; never let a user's unrelated variables leak in.
 _TANSU_ENV = frozenset(
-    {"CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE",
-     "SCHEMA_REGISTRY", "OTEL_EXPORTER_OTLP_ENDPOINT", "NODE_ID", "PROMETHEUS_LISTENER_URL"}
+    {
+        "CLUSTER_ID",
+        "LISTENER_URL",
+        "ADVERTISED_LISTENER_URL",
+        "STORAGE_ENGINE",
+        "SCHEMA_REGISTRY",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "NODE_ID",
+        "PROMETHEUS_LISTENER_URL",
+    }
 )

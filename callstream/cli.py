@@ -18,7 +18,10 @@ from callstream import __version__
 
 # subcommand -> (module holding add_arguments/run, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "up": ("callstream.up", "run everything on this machine (broker, ingest, projector, dialer, emulator)"),
+    "up": (
+        "callstream.up",
+        ("run everything on this machine (broker, ingest, projector, dialer, emulator)"),
+    ),
     "broker": ("callstream.broker_cli", "run the embedded broker in the foreground"),
     "topics": ("callstream.topics_cli", "create callstream's topics if missing"),
     "ingest": ("ingest.cli", "run the ingest service (Twilio callbacks into Kafka)"),

@@ -99,9 +99,7 @@ def _build(obj: dict[str, Any], rid: str, account_sid: str, requested_at: str) -
     to, frm = obj.get("to"), obj.get("from")
     for name, val in (("to", to), ("from", frm)):
         if not isinstance(val, str) or not is_e164(val):
-            raise DialRequestError(
-                f"'{name}' must be an E.164 phone number such as +14155550100"
-            )
+            raise DialRequestError(f"'{name}' must be an E.164 phone number such as +14155550100")
     url, twiml = obj.get("url"), obj.get("twiml")
     if (url is None) == (twiml is None):
         raise DialRequestError("give exactly one of 'url' and 'twiml'")

@@ -50,9 +50,7 @@ class CallbackEnvelope:
         }
 
     def to_json(self) -> bytes:
-        return encode(
-            self.received_at, self.method, self.url, self.params, self.idempotency_token
-        )
+        return encode(self.received_at, self.method, self.url, self.params, self.idempotency_token)
 
 
 def encode(

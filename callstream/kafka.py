@@ -38,8 +38,12 @@ class BrokerProfile:
     fetch_max_wait_ms: int
 
 
-TANSU = BrokerProfile("tansu", session_timeout_ms=2000, heartbeat_interval_ms=500, fetch_max_wait_ms=50)
-KAFKA = BrokerProfile("kafka", session_timeout_ms=6000, heartbeat_interval_ms=1500, fetch_max_wait_ms=100)
+TANSU = BrokerProfile(
+    "tansu", session_timeout_ms=2000, heartbeat_interval_ms=500, fetch_max_wait_ms=50
+)
+KAFKA = BrokerProfile(
+    "kafka", session_timeout_ms=6000, heartbeat_interval_ms=1500, fetch_max_wait_ms=100
+)
 PROFILES = {"tansu": TANSU, "kafka": KAFKA}
 
 TANSU_CLUSTER_ID = "tansu_cluster"

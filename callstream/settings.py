@@ -91,7 +91,8 @@ class Settings:
         _check_base_url("TWILIO_API_URL", self.twilio_api_url)
         if self.forward_to is not None and not is_e164(self.forward_to):
             raise SettingsError(
-                f"CALLSTREAM_FORWARD_TO: {self.forward_to!r} is not an E.164 number like +14155550100"
+                f"CALLSTREAM_FORWARD_TO: {self.forward_to!r} is not an E.164 number "
+                "like +14155550100"
             )
         if self.kafka_profile not in (None, "tansu", "kafka"):
             raise SettingsError("CALLSTREAM_KAFKA_PROFILE must be 'tansu' or 'kafka'")
@@ -162,7 +163,9 @@ def _parse_cps(raw: Any) -> float:
     except (TypeError, ValueError):
         raise SettingsError(f"CALLSTREAM_CPS: {raw!r} is not a number") from None
     if not math.isfinite(v) or v <= 0 or v > 1000:
-        raise SettingsError(f"CALLSTREAM_CPS must be a number above 0 and at most 1000, not {raw!r}")
+        raise SettingsError(
+            f"CALLSTREAM_CPS must be a number above 0 and at most 1000, not {raw!r}"
+        )
     return v
 
 

@@ -30,7 +30,9 @@ def _pid_alive(pid: int) -> bool:
         return False
 
 
-def test_binary_override_must_be_executable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_binary_override_must_be_executable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv(BIN_ENV, str(tmp_path / "nope"))
     with pytest.raises(BrokerError, match=BIN_ENV):
         find_binary()
@@ -83,7 +85,9 @@ def test_broker_dies_with_its_parent(tmp_path: Path) -> None:
 def test_cli_broker_prints_address_and_stops_on_sigterm() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "callstream.cli", "broker"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     bootstrap = proc.stdout.readline().strip()
@@ -95,7 +99,7 @@ def test_cli_broker_prints_address_and_stops_on_sigterm() -> None:
     finally:
         admin.close()
     proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=15)
+    proc.communicate(timeout=15)
     assert proc.returncode == 0
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", int(bootstrap.split(":")[1])), timeout=1)
@@ -103,18 +107,29 @@ def test_cli_broker_prints_address_and_stops_on_sigterm() -> None:
 
 def test_cli_topics_is_idempotent(fresh_broker: EmbeddedBroker) -> None:
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": fresh_broker.bootstrap}
-    first = subprocess.run([sys.executable, "-m", "callstream.cli", "topics"], env=env,
-                           capture_output=True, text=True, check=True)
+    first = subprocess.run(
+        [sys.executable, "-m", "callstream.cli", "topics"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "twilio.call-status\t6 partitions\tcreated" in first.stdout
-    second = subprocess.run([sys.executable, "-m", "callstream.cli", "topics"], env=env,
-                            capture_output=True, text=True, check=True)
+    second = subprocess.run(
+        [sys.executable, "-m", "callstream.cli", "topics"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "created" not in second.stdout and second.stdout.count("exists") == 5
 
 
 def test_cli_without_a_broker_says_so_in_one_line() -> None:
     env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
-    r = subprocess.run([sys.executable, "-m", "callstream.cli", "topics"], env=env,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "callstream.cli", "topics"], env=env, capture_output=True, text=True
+    )
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "KAFKA_BOOTSTRAP_SERVERS" in r.stderr
     assert "Traceback" not in r.stderr

@@ -1,0 +1,279 @@
+"""``callstream up``: the whole product on one machine.
+
+Starts the embedded broker (unless ``KAFKA_BOOTSTRAP_SERVERS`` is set), creates the topics,
+then runs the emulator (unless real Twilio credentials and a public URL are configured),
+the projector, ingest and the dialer as child processes, waits until each answers
+``/readyz``, prints the URLs and a "try this", and supervises them: if one dies, all stop
+with its last log lines. Ctrl-C or SIGTERM stops the children in order (dialer, ingest,
+projector, emulator, broker) and leaves no process behind: children are also tied to this
+process with PR_SET_PDEATHSIG, so even a SIGKILL of ``callstream up`` takes them down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+DEFAULT_PORTS = {"ingest": 8080, "projector": 8081, "dialer": 8082, "emulator": 8099}
+STOP_ORDER = ("dialer", "ingest", "projector", "emulator")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address the services bind (default 127.0.0.1)"
+    )
+    for name, port in DEFAULT_PORTS.items():
+        p.add_argument(f"--{name}-port", type=int, default=port, help=f"default {port}")
+    p.add_argument(
+        "--broker-port", type=int, default=None, help="embedded broker port (default: free)"
+    )
+    p.add_argument("--logs", default="callstream-logs", help="folder for the services' log files")
+    p.add_argument("--speed", type=float, default=1.0, help="emulator time compression (default 1)")
+    p.add_argument("--demo", action="store_true", help="place a few calls and show them live")
+    p.add_argument("--verbose", action="store_true", help="also show the services' logs here")
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    port: int
+    proc: Any = None
+    log: IO[bytes] | None = None
+    log_path: Path = field(default_factory=Path)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST[0]}:{self.port}"
+
+
+HOST = ["127.0.0.1"]
+
+
+def say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from callstream import kafka
+    from callstream.broker import EmbeddedBroker
+    from callstream.settings import Settings
+
+    HOST[0] = args.host
+    settings = Settings.from_env()
+    env = dict(os.environ)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    broker: EmbeddedBroker | None = None
+    children: list[Child] = []
+    logs_dir = Path(args.logs)
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        if not settings.kafka_bootstrap_servers:
+            broker = EmbeddedBroker(port=args.broker_port, log_path=logs_dir / "broker.log")
+            bootstrap = broker.start()
+            env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
+            env.setdefault("CALLSTREAM_KAFKA_PROFILE", "tansu")
+            say(f"broker     {bootstrap}  (embedded, in memory: data is lost when it stops)")
+        else:
+            bootstrap = settings.kafka_bootstrap_servers
+            say(f"broker     {bootstrap}")
+        settings = Settings.from_env(env)
+        kafka.ensure_topics(settings)
+
+        emulated = _twilio_env(settings, env, args)
+        children = _plan(args, emulated)
+        for child in children:
+            _check_port_free(args.host, child)
+        for child in children:
+            _start(child, env, logs_dir, args.verbose)
+            _wait_ready(child, stop, broker)
+            say(f"{child.name:<10} {child.url}")
+        _write_env_file(env, Path("callstream-up.env"))
+        _print_try_this(env, children, emulated)
+        if args.demo:
+            from callstream.demo import run_demo
+
+            threading.Thread(
+                target=run_demo, args=(settings, env, children, stop), daemon=True
+            ).start()
+        return _supervise(children, broker, stop)
+    finally:
+        _stop_all(children)
+        if broker is not None:
+            broker.kill()
+        say("stopped")
+
+
+def _twilio_env(settings: Any, env: dict[str, str], args: argparse.Namespace) -> bool:
+    """Point the services at real Twilio when it is fully configured, else at the emulator."""
+    import secrets
+
+    real = bool(settings.twilio_account_sid and settings.twilio_auth_token and settings.public_url)
+    if real and "TWILIO_API_URL" not in os.environ:
+        say("twilio     real Twilio (credentials and CALLSTREAM_PUBLIC_URL are set)")
+        return False
+    env.setdefault("TWILIO_ACCOUNT_SID", "AC" + secrets.token_hex(16))
+    env.setdefault("TWILIO_AUTH_TOKEN", secrets.token_hex(16))
+    env["TWILIO_API_URL"] = f"http://{args.host}:{args.emulator_port}"
+    env["CALLSTREAM_PUBLIC_URL"] = f"http://{args.host}:{args.ingest_port}"
+    return True
+
+
+def _plan(args: argparse.Namespace, emulated: bool) -> list[Child]:
+    base = [sys.executable, "-m", "callstream.cli"]
+    out: list[Child] = []
+    if emulated:
+        argv = [*base, "emulator", "--host", args.host, "--port", str(args.emulator_port)]
+        if args.speed != 1.0:
+            argv += ["--speed", str(args.speed)]
+        if args.demo:
+            from callstream.demo import scenario_file
+
+            argv += ["--scenarios", str(scenario_file(Path(args.logs)))]
+        out.append(Child("emulator", argv, args.emulator_port))
+    for name in ("projector", "ingest", "dialer"):
+        port = getattr(args, f"{name}_port")
+        out.append(Child(name, [*base, name, "--host", args.host, "--port", str(port)], port))
+    return out
+
+
+def _check_port_free(host: str, child: Child) -> None:
+    import socket
+
+    from callstream.cli import CliError
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, child.port))
+        except OSError:
+            raise CliError(
+                f"port {child.port} on {host} is in use; pass --{child.name}-port with a free one"
+            ) from None
+
+
+def _start(child: Child, env: dict[str, str], logs_dir: Path, verbose: bool) -> None:
+    import subprocess
+
+    from callstream.procs import child_preexec
+
+    child.log_path = logs_dir / f"{child.name}.log"
+    child.log = open(child.log_path, "ab")  # noqa: SIM115 - closed in _stop_all
+    child.proc = subprocess.Popen(
+        child.argv,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=child.log,
+        stderr=None if verbose else child.log,
+        preexec_fn=child_preexec(),  # noqa: PLW1509
+    )
+
+
+def _wait_ready(child: Child, stop: threading.Event, broker: Any, timeout_s: float = 60) -> None:
+    import httpx
+
+    from callstream.cli import CliError
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not stop.is_set():
+        if child.proc.poll() is not None:
+            raise CliError(f"{child.name} exited while starting:\n{_tail(child)}")
+        try:
+            if httpx.get(child.url + "/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    if stop.is_set():
+        raise KeyboardInterrupt
+    raise CliError(f"{child.name} did not become ready within {timeout_s:.0f} s:\n{_tail(child)}")
+
+
+def _supervise(children: list[Child], broker: Any, stop: threading.Event) -> int:
+    while not stop.wait(0.5):
+        if broker is not None and not broker.alive():
+            say("the embedded broker stopped unexpectedly; stopping everything")
+            return 1
+        for child in children:
+            if child.proc.poll() is not None:
+                say(f"{child.name} exited with status {child.proc.returncode}; stopping everything")
+                say(_tail(child))
+                return 1
+    return 0
+
+
+def _stop_all(children: list[Child]) -> None:
+    by_name = {c.name: c for c in children}
+    for name in STOP_ORDER:
+        child = by_name.get(name)
+        if child is None or child.proc is None:
+            continue
+        if child.proc.poll() is None:
+            child.proc.send_signal(signal.SIGTERM)
+            try:
+                child.proc.wait(timeout=15)
+            except Exception:
+                child.proc.kill()
+                child.proc.wait()
+        if child.log is not None:
+            child.log.close()
+
+
+def _tail(child: Child, lines: int = 12) -> str:
+    try:
+        text = child.log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join("    " + line for line in text[-lines:])
+
+
+ENV_FILE_KEYS = (
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "CALLSTREAM_KAFKA_PROFILE",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_API_URL",
+    "CALLSTREAM_PUBLIC_URL",
+    "CALLSTREAM_DB",
+)
+
+
+def _write_env_file(env: dict[str, str], path: Path) -> None:
+    """Everything another terminal needs to talk to this run (no secrets)."""
+    lines = [f"export {k}={env[k]}" for k in ENV_FILE_KEYS if env.get(k)]
+    path.write_text(
+        "# written by 'callstream up'; source it in another terminal\n" + "\n".join(lines) + "\n"
+    )
+
+
+def _print_try_this(env: dict[str, str], children: list[Child], emulated: bool) -> None:
+    proj = next(c for c in children if c.name == "projector")
+    say("")
+    say("ready. Try this in another terminal, in this folder:")
+    say("  . ./callstream-up.env")
+    say(
+        "  callstream dial --to +15005550006 --from +15005550001 "
+        "--twiml '<Response><Say>Hello from callstream</Say></Response>'"
+    )
+    say("  callstream calls")
+    say(f"  curl -s {proj.url}/stats")
+    if emulated:
+        say(
+            "Twilio is emulated locally; set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
+            "CALLSTREAM_PUBLIC_URL to use real Twilio."
+        )
+    say("Ctrl-C stops everything.")
