@@ -36,7 +36,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--broker-port", type=int, default=None, help="embedded broker port (default: free)"
     )
     p.add_argument("--logs", default="callstream-logs", help="folder for the services' log files")
-    p.add_argument("--speed", type=float, default=1.0, help="emulator time compression (default 1)")
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=None,
+        help="emulator time compression (default 1; 3 with --demo)",
+    )
     p.add_argument("--demo", action="store_true", help="place a few calls and show them live")
     p.add_argument("--verbose", action="store_true", help="also show the services' logs here")
 
@@ -139,8 +144,9 @@ def _plan(args: argparse.Namespace, emulated: bool) -> list[Child]:
     out: list[Child] = []
     if emulated:
         argv = [*base, "emulator", "--host", args.host, "--port", str(args.emulator_port)]
-        if args.speed != 1.0:
-            argv += ["--speed", str(args.speed)]
+        speed = args.speed if args.speed is not None else (3.0 if args.demo else 1.0)
+        if speed != 1.0:
+            argv += ["--speed", str(speed)]
         if args.demo:
             from callstream.demo import scenario_file
 

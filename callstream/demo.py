@@ -1,0 +1,121 @@
+"""``callstream up --demo``: a few calls with mixed outcomes, their state shown live.
+
+The emulator gets a scenario file that gives each demo number its own fate; the requests
+go through the real path (``dialer.requests`` → dialer → emulator → signed callbacks →
+ingest → topic → projector), and the table shown is read from the projector's API.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+FROM = "+15005550001"
+DEMO_CALLS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("+15005550101", "answered, short talk", {"outcome": "answered", "ring": 2, "talk": 4}),
+    ("+15005550102", "busy", {"outcome": "busy", "ring": 1}),
+    ("+15005550103", "no answer", {"outcome": "no-answer"}),
+    ("+15005550104", "failed (SIP 404)", {"outcome": "failed", "ring": 1, "sip_code": 404}),
+    (
+        "+15005550105",
+        "voicemail",
+        {"outcome": "machine", "ring": 3, "talk": 6, "answered_by": "machine_end_beep"},
+    ),
+    ("+15005550106", "answered, long talk", {"outcome": "answered", "ring": 1, "talk": 12}),
+)
+TERMINAL = {"completed", "busy", "failed", "no-answer", "canceled"}
+
+
+def scenario_file(folder: Path) -> Path:
+    """Write the emulator scenario file for the demo numbers; return its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "demo-scenarios.json"
+    numbers = {to: outcome for to, _, outcome in DEMO_CALLS}
+    path.write_text(json.dumps({"numbers": numbers}, indent=2))
+    return path
+
+
+def enqueue(settings: Any) -> list[str]:
+    """Put the demo requests on ``dialer.requests``; return their ids."""
+    from callstream import kafka, topics
+    from callstream.dialrequest import from_input
+
+    assert settings.twilio_account_sid
+    producer = kafka.make_producer(settings, "callstream-demo")
+    ids = []
+    try:
+        for to, label, _ in DEMO_CALLS:
+            req = from_input(
+                {
+                    "to": to,
+                    "from": FROM,
+                    "twiml": f"<Response><Say>callstream demo: {label}</Say></Response>",
+                },
+                settings.twilio_account_sid,
+            )
+            producer.send(
+                settings.topic(topics.DIALER_REQUESTS),
+                key=req.account_sid.encode(),
+                value=req.to_json(),
+            ).get(timeout=10)
+            ids.append(req.id)
+    finally:
+        producer.close()
+    return ids
+
+
+def render(calls: list[dict[str, Any]], started: float) -> str:
+    by_to = {c.get("to_number"): c for c in calls}
+    lines = [
+        f"callstream demo — {time.monotonic() - started:5.1f} s "
+        "(calls leave at 1 per second; Ctrl-C stops everything)",
+        "",
+    ]
+    lines.append(f"  {'to':<14} {'scenario':<22} {'status':<12} {'events':>6}  call")
+    for to, label, _ in DEMO_CALLS:
+        c = by_to.get(to)
+        status = c["status"] if c else "requested"
+        events = str(c.get("events_count", "")) if c else ""
+        sid = c["call_sid"] if c else ""
+        lines.append(f"  {to:<14} {label:<22} {status:<12} {events:>6}  {sid}")
+    return "\n".join(lines)
+
+
+def run_demo(
+    settings: Any, env: dict[str, str], children: list[Any], stop: threading.Event
+) -> None:
+    import httpx
+
+    from callstream.settings import Settings
+
+    settings = Settings.from_env(env)
+    projector = next(c for c in children if c.name == "projector")
+    enqueue(settings)
+    started = time.monotonic()
+    tty = sys.stderr.isatty()
+    last = ""
+    while not stop.wait(0.5):
+        try:
+            r = httpx.get(projector.url + "/calls", params={"limit": 100}, timeout=2)
+            calls = r.json().get("calls", []) if r.status_code == 200 else []
+        except (httpx.HTTPError, ValueError):
+            calls = []
+        screen = render(calls, started)
+        if screen != last:
+            if tty:
+                sys.stderr.write("\x1b[2J\x1b[H")
+            sys.stderr.write(screen + "\n\n")
+            sys.stderr.flush()
+            last = screen
+        mine = [c for c in calls if c.get("to_number") in {to for to, _, _ in DEMO_CALLS}]
+        if len(mine) == len(DEMO_CALLS) and all(c["status"] in TERMINAL for c in mine):
+            sys.stderr.write(
+                "every demo call reached its final state. "
+                "Try: callstream calls   (Ctrl-C to stop)\n"
+            )
+            sys.stderr.flush()
+            return
