@@ -18,7 +18,9 @@ AUTH_TOKEN = "test_auth_token_0123456789abcdef"
 OTHER_ACCOUNT_SID = "AC" + "f" * 32
 
 
-def wait_until(pred: Callable[[], T], timeout: float = 20.0, interval: float = 0.02, what: str = "") -> T:
+def wait_until(
+    pred: Callable[[], T], timeout: float = 20.0, interval: float = 0.02, what: str = ""
+) -> T:
     """Poll ``pred`` until it returns a truthy value; fail the test after ``timeout``."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -31,7 +33,10 @@ def wait_until(pred: Callable[[], T], timeout: float = 20.0, interval: float = 0
 
 
 def read_topic(
-    settings: Settings, topic: str, expect: int | None = None, timeout: float = 20.0,
+    settings: Settings,
+    topic: str,
+    expect: int | None = None,
+    timeout: float = 20.0,
     idle: float = 1.0,
 ) -> list[Any]:
     """All records of ``topic`` from the beginning (assign(), no group).
@@ -40,7 +45,10 @@ def read_topic(
     read until no record arrived for ``idle`` seconds after the high watermarks were reached.
     """
     c: KafkaConsumer = kafka.make_consumer(
-        settings, kafka.TANSU, client_id="test-reader", fetch_max_wait_ms=50,
+        settings,
+        kafka.TANSU,
+        client_id="test-reader",
+        fetch_max_wait_ms=50,
     )
     try:
         parts = c.partitions_for_topic(topic) or set()
@@ -80,8 +88,9 @@ class ServedApp:
         self.host = host
         self.port = port or free_port(host)
         self.url = f"http://{host}:{self.port}"
-        cfg = uvicorn.Config(app, host=host, port=self.port, log_config=None,
-                             access_log=False, lifespan="on")
+        cfg = uvicorn.Config(
+            app, host=host, port=self.port, log_config=None, access_log=False, lifespan="on"
+        )
         self.server = uvicorn.Server(cfg)
         self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -117,8 +117,10 @@ def test_topics_are_created_with_their_partitions(settings: Settings) -> None:
     assert kafka.ensure_topics(settings) == []  # idempotent: all exist already
     admin = kafka.make_admin(settings)
     try:
-        desc = {t["name"]: len(t["partitions"]) for t in admin.describe_topics(
-            [s.name for s in settings.topic_specs])}
+        desc = {
+            t["name"]: len(t["partitions"])
+            for t in admin.describe_topics([s.name for s in settings.topic_specs])
+        }
     finally:
         admin.close()
     assert desc == {s.name: s.partitions for s in settings.topic_specs}

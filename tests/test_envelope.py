@@ -27,8 +27,12 @@ def test_encoding_is_compact_utf8_json_in_contract_shape() -> None:
     raw = encode("t", "GET", "u", [["CalledCity", "São Paulo"], ["ToZip", ""]], None)
     assert "São Paulo".encode() in raw  # not \u-escaped
     assert json.loads(raw) == {
-        "v": 1, "received_at": "t", "method": "GET", "url": "u",
-        "params": [["CalledCity", "São Paulo"], ["ToZip", ""]], "idempotency_token": None,
+        "v": 1,
+        "received_at": "t",
+        "method": "GET",
+        "url": "u",
+        "params": [["CalledCity", "São Paulo"], ["ToZip", ""]],
+        "idempotency_token": None,
     }
 
 
@@ -47,8 +51,11 @@ def test_get_returns_the_first_value() -> None:
         (b'{"v": 1, "received_at": "t", "method": "POST", "url": 3}', "'url'"),
         (b'{"v": 1, "received_at": "t", "method": "POST", "url": "u"}', "'params'"),
         (b'{"v": 1, "received_at": "t", "method": "POST", "url": "u", "params": [["a"]]}', "pair"),
-        (b'{"v": 1, "received_at": "t", "method": "POST", "url": "u", "params": [],'
-         b' "idempotency_token": 5}', "idempotency_token"),
+        (
+            b'{"v": 1, "received_at": "t", "method": "POST", "url": "u", "params": [],'
+            b' "idempotency_token": 5}',
+            "idempotency_token",
+        ),
     ],
 )
 def test_malformed_records_are_refused_with_a_reason(raw: bytes | None, needle: str) -> None:

@@ -20,7 +20,11 @@ def test_defaults_match_the_contract() -> None:
 
 
 def test_env_is_read_and_flags_override_it() -> None:
-    env = {"KAFKA_BOOTSTRAP_SERVERS": "a:1,b:2", "CALLSTREAM_CPS": "2.5", "CALLSTREAM_DB": "/tmp/x.db"}
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": "a:1,b:2",
+        "CALLSTREAM_CPS": "2.5",
+        "CALLSTREAM_DB": "/tmp/x.db",
+    }
     s = Settings.from_env(env=env, db="/tmp/y.db")
     assert s.kafka_bootstrap_servers == "a:1,b:2"
     assert s.cps == 2.5
