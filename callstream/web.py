@@ -95,6 +95,13 @@ class _Server(uvicorn.Server):
         super().__init__(config)
         self.service = service
 
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        # uvicorn re-raises a captured SIGTERM/SIGINT after its graceful shutdown, which
+        # makes the process die by the signal (status 143/130). A service that shut down
+        # cleanly on request should exit 0, so forget the signal once it is handled.
+        super().handle_exit(sig, frame)
+        self._captured_signals.clear()
+
     async def startup(self, sockets: Any = None) -> None:
         await super().startup(sockets=sockets)
         if self.started:

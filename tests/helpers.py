@@ -92,7 +92,6 @@ class ServedApp:
             app, host=host, port=self.port, log_config=None, access_log=False, lifespan="on"
         )
         self.server = uvicorn.Server(cfg)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> ServedApp:

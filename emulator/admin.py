@@ -1,0 +1,89 @@
+"""The emulator's own routes under ``/emulator/``: the create log, the callback log,
+fault switches and simulated inbound calls. No authentication: the emulator is a local
+test tool (bind it to loopback)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from callstream.web import error
+from emulator.createparams import check_url, is_callable_address
+from emulator.engine import Engine
+from emulator.faults import FaultSettings
+from emulator.inbound import start_inbound
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def admin_routes(engine: Engine) -> list[Route]:
+    async def requests(request: Request) -> Response:
+        return JSONResponse(engine.requests)
+
+    async def callbacks(request: Request) -> Response:
+        sid = request.query_params.get("call_sid")
+        log = [e for e in engine.callbacks.log if sid is None or e["call_sid"] == sid]
+        return JSONResponse(log)
+
+    async def twiml_requests(request: Request) -> Response:
+        return JSONResponse(engine.twiml_requests)
+
+    async def get_faults(request: Request) -> Response:
+        return JSONResponse(engine.faults.state())
+
+    async def set_faults(request: Request) -> Response:
+        try:
+            settings = FaultSettings.from_json(await _json_body(request))
+        except (ValueError, TypeError) as e:
+            return error(400, "bad-faults", str(e))
+        engine.faults.replace(settings)
+        return JSONResponse(engine.faults.state())
+
+    async def inbound(request: Request) -> Response:
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            return error(400, "bad-json", "body must be a JSON object")
+        account = body.get("account_sid", engine.config.account_sid)
+        from_, to, voice_url = body.get("from"), body.get("to"), body.get("voice_url")
+        callback = body.get("status_callback")
+        method = str(body.get("status_callback_method", "POST")).upper()
+        if account not in engine.config.accounts:
+            return error(400, "unknown-account", "account_sid is not an account of this emulator")
+        for name, value in (("from", from_), ("to", to)):
+            if not isinstance(value, str) or not is_callable_address(value):
+                return error(400, "bad-number", f"{name} must be an E.164 number, client: or sip:")
+        if not isinstance(voice_url, str) or not check_url(voice_url):
+            return error(400, "bad-url", "voice_url must be an absolute http(s) URL")
+        if callback is not None and (not isinstance(callback, str) or not check_url(callback)):
+            return error(400, "bad-url", "status_callback must be an absolute http(s) URL")
+        if method not in ("GET", "POST"):
+            return error(400, "bad-method", "status_callback_method must be GET or POST")
+        assert isinstance(from_, str) and isinstance(to, str)
+        call = start_inbound(
+            engine,
+            account,
+            from_=from_,
+            to=to,
+            voice_url=voice_url,
+            status_callback=callback,
+            status_callback_method=method,
+        )
+        return JSONResponse({"call_sid": call.sid}, status_code=201)
+
+    return [
+        Route("/emulator/requests", requests, methods=["GET"]),
+        Route("/emulator/callbacks", callbacks, methods=["GET"]),
+        Route("/emulator/twiml-requests", twiml_requests, methods=["GET"]),
+        Route("/emulator/faults", get_faults, methods=["GET"]),
+        Route("/emulator/faults", set_faults, methods=["POST"]),
+        Route("/emulator/inbound", inbound, methods=["POST"]),
+    ]

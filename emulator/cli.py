@@ -1,0 +1,194 @@
+"""``callstream emulator``: flags and entry point (light imports at module level)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from emulator.config import EmulatorConfig
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8099
+
+
+def _probability(raw: str) -> float:
+    v = float(raw)
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"{raw} is not a probability between 0 and 1")
+    return v
+
+
+def _non_negative(raw: str) -> float:
+    v = float(raw)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{raw} must not be negative")
+    return v
+
+
+def _positive(raw: str) -> float:
+    v = float(raw)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"{raw} must be above 0")
+    return v
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST})"
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
+    )
+    parser.add_argument(
+        "--cps",
+        type=_positive,
+        default=None,
+        help="calls per second per account (default CALLSTREAM_CPS, else 1)",
+    )
+    parser.add_argument(
+        "--speed",
+        type=_positive,
+        default=1.0,
+        help="compress simulated call time by this factor (default 1)",
+    )
+    parser.add_argument(
+        "--scenarios",
+        metavar="FILE",
+        default=None,
+        help="scenario file (.json or .toml) mapping numbers to outcomes",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed for call SIDs, chaos and fault fractions"
+    )
+    chaos = parser.add_argument_group("chaos (status callbacks; all off by default)")
+    chaos.add_argument(
+        "--chaos-duplicate",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="chance a callback is delivered twice",
+    )
+    chaos.add_argument(
+        "--chaos-reorder",
+        type=_non_negative,
+        default=0.0,
+        metavar="SECONDS",
+        help="deliver each callback after a random delay up to SECONDS",
+    )
+    chaos.add_argument(
+        "--chaos-drop",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="chance a callback is never delivered",
+    )
+    chaos.add_argument(
+        "--chaos-connect-fail",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="chance each delivery attempt fails as a refused connection",
+    )
+    chaos.add_argument(
+        "--chaos-latency",
+        type=_non_negative,
+        default=0.0,
+        metavar="SECONDS",
+        help="extra delay before each delivery attempt",
+    )
+    faults = parser.add_argument_group("REST create faults (also POST /emulator/faults)")
+    faults.add_argument(
+        "--fault-create-429",
+        type=int,
+        default=0,
+        metavar="N",
+        help="answer the next N creates with 429 (20429)",
+    )
+    faults.add_argument(
+        "--fault-create-500",
+        type=int,
+        default=0,
+        metavar="N",
+        help="answer the next N creates with 500 (20500), call not created",
+    )
+    faults.add_argument(
+        "--fault-create-500-created",
+        type=int,
+        default=0,
+        metavar="N",
+        help="create the call, then answer 500 (the in-doubt case), N times",
+    )
+    faults.add_argument(
+        "--fault-create-503",
+        type=int,
+        default=0,
+        metavar="N",
+        help="answer the next N creates with 503 (20503)",
+    )
+    faults.add_argument(
+        "--fault-create-429-rate",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="answer this fraction of creates with 429",
+    )
+    faults.add_argument(
+        "--fault-create-500-rate",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="answer this fraction of creates with 500",
+    )
+
+
+def build_config(args: argparse.Namespace) -> EmulatorConfig:
+    from callstream.settings import Settings, SettingsError
+    from emulator.chaos import Chaos
+    from emulator.config import EmulatorConfig
+    from emulator.faults import FaultSettings
+    from emulator.scenarios import ScenarioError, Scenarios
+
+    settings = Settings.from_env()
+    settings.require("twilio_account_sid", "twilio_auth_token")
+    assert settings.twilio_account_sid is not None and settings.twilio_auth_token is not None
+    try:
+        scenarios = Scenarios.load(args.scenarios) if args.scenarios else Scenarios()
+        faults = FaultSettings(
+            create_429=args.fault_create_429,
+            create_500=args.fault_create_500,
+            create_500_created=args.fault_create_500_created,
+            create_503=args.fault_create_503,
+            create_429_rate=args.fault_create_429_rate,
+            create_500_rate=args.fault_create_500_rate,
+        )
+    except (ScenarioError, ValueError) as e:
+        raise SettingsError(str(e)) from None
+    return EmulatorConfig(
+        account_sid=settings.twilio_account_sid,
+        auth_token=settings.twilio_auth_token,
+        cps=args.cps if args.cps is not None else settings.cps,
+        speed=args.speed,
+        scenarios=scenarios,
+        chaos=Chaos(
+            duplicate=args.chaos_duplicate,
+            reorder=args.chaos_reorder,
+            drop=args.chaos_drop,
+            connect_fail=args.chaos_connect_fail,
+            latency=args.chaos_latency,
+        ),
+        faults=faults,
+        seed=args.seed,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from callstream import logs
+    from callstream.settings import Settings
+    from callstream.web import serve
+    from emulator.app import create_app
+
+    config = build_config(args)
+    logs.configure("emulator", Settings.from_env().log_level)
+    serve(create_app(config), args.host, args.port, "emulator")
+    return 0

@@ -1,0 +1,145 @@
+"""Twilio's Voice REST routes: create, list, fetch, update and delete calls."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from emulator import errors
+from emulator.calls import Call, call_json
+from emulator.createparams import check_url, first, parse_create
+from emulator.engine import Engine
+from emulator.errors import TwilioError
+from emulator.listing import list_page
+
+PREFIX = "/2010-04-01/Accounts/{account_sid}"
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def authenticate(request: Request, engine: Engine) -> str:
+    """The account SID of the path, once HTTP Basic credentials prove it; else 20003."""
+    path_account = request.path_params["account_sid"]
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        raise errors.authenticate()
+    try:
+        user, _, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise errors.authenticate() from None
+    token = engine.config.accounts.get(user)
+    if token is None or not hmac.compare_digest(password.encode(), token.encode()):
+        raise errors.authenticate()
+    if user != path_account:
+        raise errors.authenticate()
+    return user
+
+
+async def form_params(request: Request) -> list[tuple[str, str]]:
+    """The form exactly as received: order and repeated names kept."""
+    body = await request.body()
+    return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+
+
+def twilio_errors(handler: Handler) -> Handler:
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except TwilioError as e:
+            return e.response()
+
+    return wrapped
+
+
+def rest_routes(engine: Engine) -> list[Route]:
+    def call_of(request: Request, account: str) -> Call:
+        call = engine.calls.get(request.path_params["call_sid"])
+        if call is None or call.account_sid != account:
+            raise errors.not_found(request.url.path)
+        return call
+
+    @twilio_errors
+    async def create(request: Request) -> Response:
+        received_at = time.time()
+        account = authenticate(request, engine)
+        params = await form_params(request)
+        entry = engine.record_request(account, received_at, params)
+        fault = engine.faults.next_fault()
+        try:
+            if fault == "429":
+                raise errors.too_many_requests()
+            if fault == "500":
+                raise errors.internal_error()
+            if fault == "503":
+                raise errors.unavailable()
+            call = engine.create_outbound(account, parse_create(params), entry)
+        except TwilioError as e:
+            entry["response_status"] = e.status
+            engine.metrics.creates.labels(str(e.status)).inc()
+            raise
+        if fault == "500-created":
+            entry["response_status"] = 500
+            engine.metrics.creates.labels("500").inc()
+            raise errors.internal_error()
+        entry["response_status"] = 201
+        engine.metrics.creates.labels("201").inc()
+        return JSONResponse(call_json(call), status_code=201)
+
+    @twilio_errors
+    async def list_calls(request: Request) -> Response:
+        account = authenticate(request, engine)
+        mine = [c for c in engine.order if c.account_sid == account]
+        query = list(request.query_params.multi_items())
+        return JSONResponse(list_page(mine, query, request.url.path))
+
+    @twilio_errors
+    async def fetch(request: Request) -> Response:
+        account = authenticate(request, engine)
+        return JSONResponse(call_json(call_of(request, account)))
+
+    @twilio_errors
+    async def update(request: Request) -> Response:
+        account = authenticate(request, engine)
+        call = call_of(request, account)
+        params = await form_params(request)
+        status = first(params, "Status")
+        if status is not None and status not in ("canceled", "completed"):
+            raise errors.bad_request("Status must be canceled or completed")
+        callback = first(params, "StatusCallback")
+        if callback is not None:
+            if callback and not check_url(callback):
+                raise errors.invalid_status_callback(callback)
+            call.status_callback = callback or None
+        method = first(params, "StatusCallbackMethod")
+        if method:
+            if method.upper() not in ("GET", "POST"):
+                raise errors.bad_request("StatusCallbackMethod must be GET or POST")
+            call.status_callback_method = method.upper()
+        if status is not None:
+            engine.update_status(call, status)
+        return JSONResponse(call_json(call))
+
+    @twilio_errors
+    async def delete(request: Request) -> Response:
+        account = authenticate(request, engine)
+        call = call_of(request, account)
+        if not call.ended:
+            raise errors.TwilioError(400, 20009, "Cannot delete a call that is not finished")
+        del engine.calls[call.sid]
+        engine.order.remove(call)
+        return Response(status_code=204)
+
+    return [
+        Route(PREFIX + "/Calls.json", create, methods=["POST"]),
+        Route(PREFIX + "/Calls.json", list_calls, methods=["GET"]),
+        Route(PREFIX + "/Calls/{call_sid}.json", fetch, methods=["GET"]),
+        Route(PREFIX + "/Calls/{call_sid}.json", update, methods=["POST"]),
+        Route(PREFIX + "/Calls/{call_sid}.json", delete, methods=["DELETE"]),
+    ]
