@@ -1,0 +1,186 @@
+"""The projector's HTTP API (Starlette), reading SQLite through read-only connections.
+
+Query routes (``/calls``, ``/calls/{sid}``, ``/stats``) are behind the bearer guard; health
+and metrics stay open. Each worker thread keeps its own read-only connection; WAL lets these
+readers run while the consumer writes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from callstream.web import JSON_HTTP_ERRORS, BearerGuard, error, health_routes
+from projector import queries, schema
+from projector.consumer import Progress
+
+T = TypeVar("T")
+
+
+class Readers:
+    """One read-only connection per thread, opened on first use."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.all: list[sqlite3.Connection] = []
+
+    def get(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self.local, "conn", None)
+        if conn is None:
+            conn = schema.connect_readonly(self.path)
+            self.local.conn = conn
+            with self.lock:
+                self.all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self.lock:
+            for c in self.all:
+                c.close()
+            self.all.clear()
+
+
+class ProgressCollector(Collector):
+    """Prometheus view of the consumer's progress, computed at scrape time."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def collect(self) -> Any:
+        p = self.progress
+        lag = GaugeMetricFamily(
+            "callstream_projector_lag_records",
+            "high watermark minus the offset stored in SQLite",
+            labels=["partition"],
+        )
+        total = 0
+        for part, v in sorted(p.lag().items()):
+            if v is not None:
+                lag.add_metric([str(part)], v)
+                total += v
+        yield lag
+        yield GaugeMetricFamily(
+            "callstream_projector_lag_records_total", "sum of the lag over partitions", value=total
+        )
+        age = p.newest_age_s()
+        yield GaugeMetricFamily(
+            "callstream_projector_newest_callback_age_seconds",
+            "now minus received_at of the newest callback applied (NaN before the first)",
+            value=float("nan") if age is None else age,
+        )
+        yield GaugeMetricFamily(
+            "callstream_projector_caught_up",
+            "1 when every partition is applied up to its high watermark",
+            value=1.0 if p.caught_up() else 0.0,
+        )
+        for name, val, text in (
+            ("records", p.records, "records consumed and applied"),
+            ("events", p.events, "distinct new events stored"),
+            ("rejected", p.rejected, "records kept in rejected_events"),
+            ("batches", p.batches, "SQLite transactions committed"),
+        ):
+            yield CounterMetricFamily(f"callstream_projector_{name}", text, value=val)
+
+
+def create_app(
+    db_path: Path,
+    guard: BearerGuard,
+    progress: Progress | None = None,
+    registry: CollectorRegistry | None = None,
+) -> Starlette:
+    readers = Readers(Path(db_path))
+    registry = registry or CollectorRegistry()
+    if progress is not None:
+        registry.register(ProgressCollector(progress))
+
+    async def read(fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await run_in_threadpool(lambda: fn(readers.get()))
+
+    def guarded(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
+        async def wrapped(request: Request) -> Response:
+            denied = guard.check(request)
+            if denied is not None:
+                return denied
+            try:
+                resp: Response = await handler(request)
+                return resp
+            except queries.QueryError as e:
+                return error(400, e.code, str(e))
+            except schema.SchemaError as e:
+                return error(503, "no-database", str(e))
+
+        return wrapped
+
+    async def get_call(request: Request) -> Response:
+        sid = request.path_params["sid"]
+        # an indexed read of one call and its few events: quicker on the event loop than
+        # a hop to a worker thread (which costs GIL hand-offs while the consumer is busy)
+        call = queries.get_call(readers.get(), sid)
+        if call is None:
+            return error(404, "unknown-call", f"no call {sid[:64]!r} has been projected")
+        return JSONResponse(call)
+
+    async def list_calls(request: Request) -> Response:
+        q = request.query_params
+        unknown = set(q.keys()) - {"status", "direction", "parent", "limit", "cursor"}
+        if unknown:
+            raise queries.QueryError(
+                "bad-parameter", "unknown query parameter(s): " + ", ".join(sorted(unknown))
+            )
+        limit = queries.parse_limit(q.get("limit"))
+        kw: dict[str, Any] = {
+            "status": q.get("status") or None,
+            "direction": q.get("direction") or None,
+            "parent": q.get("parent") or None,
+            "limit": limit,
+            "cursor": q.get("cursor") or None,
+        }
+        queries.check_filters(kw["status"], kw["direction"])
+        return JSONResponse(await read(lambda c: queries.list_calls(c, **kw)))
+
+    async def get_stats(request: Request) -> Response:
+        return JSONResponse(await read(queries.stats))
+
+    async def ready() -> tuple[bool, dict[str, Any]]:
+        if progress is None:
+            return True, {}
+        lag = progress.lag()
+        detail: dict[str, Any] = {
+            "lag": sum(v for v in lag.values() if v is not None),
+            "partitions": len(progress.partitions),
+        }
+        if progress.fatal:
+            detail["error"] = progress.fatal
+        return progress.caught_up(), detail
+
+    routes = [
+        Route("/calls", guarded(list_calls), methods=["GET"]),
+        Route("/calls/{sid}", guarded(get_call), methods=["GET"]),
+        Route("/stats", guarded(get_stats), methods=["GET"]),
+        *health_routes(registry, ready),
+    ]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        readers.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=JSON_HTTP_ERRORS)
+    app.state.started = time.time()
+    return app

@@ -1,0 +1,45 @@
+"""``callstream projector [--db F] [--host H] [--port P]``: consumer plus query API."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", default=None, help="SQLite file (overrides CALLSTREAM_DB)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8081, help="port to listen on (default 8081)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import sqlite3
+    import sys
+
+    from callstream import kafka, logs
+    from callstream.cli import CliError
+    from callstream.settings import Settings
+    from projector.schema import SchemaError
+
+    settings = Settings.from_env(db=args.db)
+    logs.configure("projector", settings.log_level)
+    kafka.bootstrap(settings)  # one clear line when no broker is configured
+    if not 0 < args.port < 65536:
+        raise CliError("--port must be between 1 and 65535")
+    from kafka.errors import KafkaError
+
+    from projector.service import run_service
+
+    try:
+        outcome = run_service(settings, args.host, args.port, settings.db)
+    except SchemaError as e:
+        raise CliError(str(e)) from None
+    except sqlite3.Error as e:  # e.g. a read-only or full file system
+        raise CliError(f"cannot use the database {settings.db}: {e}") from None
+    except KafkaError as e:
+        raise CliError(
+            f"cannot reach the broker at {settings.kafka_bootstrap_servers}: {e}"
+        ) from None
+    if outcome.fatal:
+        print(f"callstream projector: error: {outcome.fatal}", file=sys.stderr)
+        return 1
+    return 0

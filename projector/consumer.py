@@ -1,0 +1,266 @@
+"""The Kafka side: read ``twilio.call-status`` and apply each poll's batch to the store.
+
+The projector is the only writer of its database, so it reads every partition of the topic
+itself (``assign()``, no group rebalances) and starts each partition at the offset stored in
+SQLite. Its consumer group is used only to commit the same offsets afterwards, so that
+ordinary lag tools see the projector; those commits are advisory and never read back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from callstream import kafka, topics
+from callstream.kafka import BrokerProfile
+from callstream.settings import Settings
+from projector.store import Store
+
+log = logging.getLogger("callstream.projector")
+
+GROUP_ID = "callstream-projector"
+MAX_POLL_RECORDS = 2000
+COMMIT_EVERY_S = 1.0
+
+
+class LogWentBackwards(RuntimeError):
+    """The topic holds fewer records than the database has already applied."""
+
+
+class ProjectorError(RuntimeError):
+    """The projector cannot go on; the message says why and what to do."""
+
+
+def backwards_message(topic: str, partition: int, high: int, stored: int) -> str:
+    return (
+        f"the log went backwards: {topic} partition {partition} ends at offset {high}, but the "
+        f"database has already applied records up to offset {stored} (the broker lost its "
+        "data or the topic was recreated); refusing to skip or double-count. Rebuild from the "
+        "log as it is now with 'callstream rebuild --db NEW' and point the projector at NEW"
+    )
+
+
+@dataclass
+class Progress:
+    """What the API and the metrics read about the consumer (updated by its thread)."""
+
+    partitions: list[int] = field(default_factory=list)
+    stored: dict[int, int] = field(default_factory=dict)  # next offset in SQLite
+    high: dict[int, int] = field(default_factory=dict)  # broker's high watermark
+    records: int = 0
+    events: int = 0
+    rejected: int = 0
+    batches: int = 0
+    newest_received_at: str | None = None
+    started_at: float = field(default_factory=time.monotonic)
+    fatal: str | None = None
+
+    def lag(self) -> dict[int, int | None]:
+        return {
+            p: (None if p not in self.high else max(0, self.high[p] - self.stored.get(p, 0)))
+            for p in self.partitions
+        }
+
+    def caught_up(self) -> bool:
+        if self.fatal is not None or not self.partitions:
+            return False
+        return all(v == 0 for v in self.lag().values())
+
+    def newest_age_s(self) -> float | None:
+        if self.newest_received_at is None:
+            return None
+        try:
+            t = datetime.fromisoformat(self.newest_received_at.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=UTC)
+        return max(0.0, (datetime.now(UTC) - t).total_seconds())
+
+
+class Projector:
+    """Consume and apply until stopped, or until caught up when ``stop_at_end``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        profile: BrokerProfile,
+        *,
+        group_id: str | None = GROUP_ID,
+        client_id: str = "callstream-projector",
+        max_poll_records: int = MAX_POLL_RECORDS,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.topic = settings.topic(topics.CALL_STATUS)
+        self.profile = profile
+        self.group_id = group_id
+        self.client_id = client_id
+        self.max_poll_records = max_poll_records
+        self.progress = Progress()
+        self.stop_event = threading.Event()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def _consumer(self) -> Any:
+        return kafka.make_consumer(
+            self.settings,
+            self.profile,
+            client_id=self.client_id,
+            group_id=self.group_id,
+            auto_offset_reset="none",
+            max_poll_records=self.max_poll_records,
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+        )
+
+    def _partitions(self, consumer: Any, wait_s: float) -> list[int]:
+        deadline = time.monotonic() + wait_s
+        while True:
+            parts = consumer.partitions_for_topic(self.topic)
+            if parts:
+                return sorted(parts)
+            if time.monotonic() > deadline or self.stop_event.is_set():
+                raise ProjectorError(
+                    f"topic {self.topic} does not exist: create it with 'callstream topics'"
+                )
+            time.sleep(0.2)
+
+    def run(
+        self, until_caught_up: bool = False, topic_wait_s: float = 30.0, on_batch: Any = None
+    ) -> Progress:
+        """Consume until :meth:`stop` (or until caught up). Raises LogWentBackwards."""
+        from kafka import TopicPartition
+        from kafka.errors import NoOffsetForPartitionError, OffsetOutOfRangeError
+        from kafka.structs import OffsetAndMetadata
+
+        prog = self.progress
+        others = self.store.other_topics()
+        if others:
+            raise ProjectorError(
+                f"{self.store.path} was built from topic {others[0]}, not {self.topic}; point "
+                "--db/CALLSTREAM_DB at a database of this topic or rebuild one"
+            )
+        consumer = self._consumer()
+        try:
+            parts = self._partitions(consumer, topic_wait_s)
+            tps = {p: TopicPartition(self.topic, p) for p in parts}
+            consumer.assign(list(tps.values()))
+            # the topic's id (KIP-516): a broker that lost its data, or a topic deleted and
+            # created again, gives a new id even when the new log has grown past our offsets
+            cluster = getattr(getattr(consumer, "_client", None), "cluster", None)
+            topic_id = _topic_id(cluster, self.topic)
+            stored = self.store.offsets()
+            first = consumer.beginning_offsets(list(tps.values()))
+            for p, tp in tps.items():
+                start = stored.get(p)
+                if start is None:
+                    consumer.seek(tp, first[tp])
+                elif start < first[tp]:
+                    raise ProjectorError(
+                        f"{self.topic} partition {p} now starts at offset {first[tp]}, past the "
+                        f"stored offset {start}: records were deleted before they were applied. "
+                        "Rebuild with 'callstream rebuild --db NEW'"
+                    )
+                else:
+                    consumer.seek(tp, start)
+            prog.partitions = parts
+            prog.stored = {p: stored.get(p, 0) for p in parts}
+            log.info(
+                "consuming",
+                extra={"topic": self.topic, "partitions": len(parts), "from": prog.stored},
+            )
+            last_commit = time.monotonic()
+            committed: dict[int, int] = {}
+            while not self.stop_event.is_set():
+                try:
+                    batch = consumer.poll(timeout_ms=200, max_records=self.max_poll_records)
+                except (OffsetOutOfRangeError, NoOffsetForPartitionError) as e:
+                    # Apache Kafka answers a fetch past the end with OFFSET_OUT_OF_RANGE
+                    raise LogWentBackwards(
+                        f"the log went backwards: {self.topic} no longer holds the stored "
+                        f"offsets ({e}); refusing to skip or double-count. Rebuild with "
+                        "'callstream rebuild --db NEW' and point the projector at NEW"
+                    ) from None
+                now_id = _topic_id(cluster, self.topic)
+                if topic_id is None:
+                    topic_id = now_id
+                elif now_id is not None and now_id != topic_id:
+                    raise LogWentBackwards(
+                        f"the log went backwards: {self.topic} was recreated (topic id "
+                        f"{topic_id} is now {now_id}: the broker lost its data or the topic was "
+                        "deleted and created again); refusing to skip or double-count. Rebuild "
+                        "with 'callstream rebuild --db NEW' and point the projector at NEW"
+                    )
+                for p, tp in tps.items():
+                    hw = consumer.highwater(tp)
+                    if hw is not None:
+                        if hw < prog.stored[p]:
+                            raise LogWentBackwards(
+                                backwards_message(self.topic, p, hw, prog.stored[p])
+                            )
+                        prog.high[p] = hw
+                records = [
+                    (r.partition, r.offset, r.value) for recs in batch.values() for r in recs
+                ]
+                if records:
+                    res = self.store.apply(records)
+                    for tp_, recs in batch.items():
+                        nxt = recs[-1].offset + 1
+                        if nxt > prog.stored.get(tp_.partition, 0):
+                            prog.stored[tp_.partition] = nxt
+                        if prog.high.get(tp_.partition, 0) < nxt:
+                            prog.high[tp_.partition] = nxt
+                    prog.records += res.records
+                    prog.events += res.events
+                    prog.rejected += res.rejected
+                    prog.batches += 1
+                    if res.newest_received_at and (
+                        prog.newest_received_at is None
+                        or res.newest_received_at > prog.newest_received_at
+                    ):
+                        prog.newest_received_at = res.newest_received_at
+                    if on_batch is not None:
+                        on_batch(prog)
+                now = time.monotonic()
+                if self.group_id and now - last_commit >= COMMIT_EVERY_S:
+                    todo = {
+                        tps[p]: OffsetAndMetadata(o, "", -1)
+                        for p, o in prog.stored.items()
+                        if committed.get(p) != o
+                    }
+                    if todo:
+                        try:
+                            consumer.commit(todo)  # ~1 round trip a second
+                            committed.update({tp.partition: m.offset for tp, m in todo.items()})
+                        except Exception as e:  # advisory: never stop the projector for it
+                            log.warning("group commit failed", extra={"error": str(e)})
+                    last_commit = now
+                if until_caught_up and prog.caught_up():
+                    break
+            if self.group_id:
+                final = {
+                    tps[p]: OffsetAndMetadata(o, "", -1)
+                    for p, o in prog.stored.items()
+                    if committed.get(p) != o
+                }
+                if final:
+                    try:
+                        consumer.commit(final)
+                    except Exception as e:  # advisory
+                        log.warning("group commit failed", extra={"error": str(e)})
+            return prog
+        finally:
+            consumer.close(autocommit=False)
+
+
+def _topic_id(cluster: Any, topic: str) -> Any:
+    """The topic's id from the client's metadata, or None (unknown, or an old client)."""
+    get = getattr(cluster, "topic_id", None)
+    return get(topic) if callable(get) else None

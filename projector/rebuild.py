@@ -1,0 +1,123 @@
+"""Replay the callback topic from its first offset into a new database file.
+
+The result is row-for-row what the live projector holds after applying the same records:
+both run the same store code, and the tables are a function of the set of records. The file
+is built under ``NEW.partial`` and renamed when complete, so ``NEW`` never holds half a
+rebuild; an existing ``NEW`` is never overwritten.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from callstream import topics
+from callstream.kafka import BrokerProfile
+from callstream.settings import Settings
+from projector.consumer import Progress, Projector
+from projector.schema import TABLES
+from projector.store import Store
+
+
+class RebuildError(RuntimeError):
+    """The rebuild cannot start or finish; the message says why."""
+
+
+@dataclass
+class ProgressBar:
+    """``[#####.....] 12,000/40,000 records  9,800/s  ETA 0:00:03`` on stderr."""
+
+    out: TextIO
+    width: int = 30
+    every_s: float = 0.2
+    started: float = 0.0
+    last: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.started = time.monotonic()
+        self.tty = hasattr(self.out, "isatty") and self.out.isatty()
+        if not self.tty:
+            self.every_s = 2.0
+
+    def line(self, done: int, total: int) -> str:
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        rate = done / elapsed
+        frac = done / total if total else 1.0
+        filled = int(self.width * min(frac, 1.0))
+        eta = "-:--:--"
+        if rate > 0 and total >= done:
+            s = int((total - done) / rate)
+            eta = f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+        return (
+            f"[{'#' * filled}{'.' * (self.width - filled)}] {done:,}/{total:,} records  "
+            f"{rate:,.0f}/s  ETA {eta}"
+        )
+
+    def update(self, done: int, total: int, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self.last < self.every_s:
+            return
+        self.last = now
+        text = self.line(done, total)
+        if self.tty:
+            self.out.write("\r" + text + ("\n" if final else ""))
+        else:
+            self.out.write(text + "\n")
+        self.out.flush()
+
+
+def _remove(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        p = Path(str(path) + suffix)
+        if p.exists():
+            p.unlink()
+
+
+def rebuild(
+    settings: Settings, new: Path, profile: BrokerProfile, out: TextIO | None = None
+) -> dict[str, int]:
+    """Build ``new`` from the topic; return the row count of each table."""
+    out = sys.stderr if out is None else out
+    if any(Path(str(new) + s).exists() for s in ("", "-wal")):
+        raise RebuildError(
+            f"{new} already exists; rebuild writes a new file only "
+            "(choose another name or move the old file away)"
+        )
+    if not new.parent.is_dir():
+        raise RebuildError(f"directory {new.parent} does not exist")
+    partial = new.with_name(new.name + ".partial")
+    _remove(partial)  # a rebuild that was interrupted earlier
+    store = Store(partial, settings.topic(topics.CALL_STATUS))
+    bar = ProgressBar(out)
+
+    def on_batch(prog: Progress) -> None:
+        lag = sum(v for v in prog.lag().values() if v is not None)
+        bar.update(prog.records, prog.records + lag)
+
+    try:
+        projector = Projector(
+            settings, store, profile, group_id=None, client_id="callstream-rebuild"
+        )
+        prog = projector.run(until_caught_up=True, topic_wait_s=5.0, on_batch=on_batch)
+        bar.update(prog.records, prog.records, final=True)
+        counts = {
+            t: int(store.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])  # noqa: S608
+            for t in TABLES
+        }
+    except BaseException:
+        store.close()
+        _remove(partial)
+        raise
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    if new.exists():
+        _remove(partial)
+        raise RebuildError(f"{new} appeared while rebuilding; left it alone")
+    os.replace(partial, new)
+    for s in ("-wal", "-shm"):
+        Path(str(partial) + s).unlink(missing_ok=True)
+    return counts

@@ -1,0 +1,131 @@
+"""``callstream projector`` as a real process: SIGKILL at any moment, a log gone backwards."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from callstream import kafka
+from callstream.broker import free_port
+from callstream.settings import Settings
+from tests.conftest import make_settings
+from tests.helpers import wait_until
+from tests.projector.support import call_log, produce, tables
+from tests.projector.test_consumer import reference
+
+pytestmark = pytest.mark.slow
+
+
+class ProjectorProcess:
+    def __init__(self, settings: Settings, tmp: Path) -> None:
+        self.settings = settings
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.err = tmp / f"projector-{self.port}.log"
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
+            "CALLSTREAM_KAFKA_PROFILE": settings.kafka_profile or "",
+            "CALLSTREAM_TOPIC_PREFIX": settings.topic_prefix,
+            "CALLSTREAM_DB": str(settings.db),
+        }
+        env.pop("CALLSTREAM_API_TOKEN", None)
+        with open(self.err, "wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "callstream.cli", "projector", "--port", str(self.port)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                env=env,
+            )
+
+    def ready(self) -> bool:
+        try:
+            return httpx.get(self.url + "/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stderr(self) -> str:
+        return self.err.read_text()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+
+def applied(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+            return int(
+                c.execute("SELECT COALESCE(SUM(next_offset), 0) FROM projector_offsets").fetchone()[
+                    0
+                ]
+            )
+    except sqlite3.OperationalError:  # tables not created yet
+        return 0
+
+
+def test_sigkill_at_any_moment_then_restart_gives_the_same_tables(
+    settings: Settings, tmp_path: Path
+) -> None:
+    pairs = call_log(8000, seed=5)
+    produce(settings, pairs)
+    total = len(pairs)
+    for fraction in (0.15, 0.5):
+        p = ProjectorProcess(settings, tmp_path)
+        try:
+
+            def progressed(f: float = fraction, proc: ProjectorProcess = p) -> bool:
+                return applied(settings.db) >= f * total or proc.proc.poll() is not None
+
+            wait_until(progressed, timeout=60, what="some progress")
+            assert p.proc.poll() is None, p.stderr()
+        finally:
+            p.kill()
+        assert applied(settings.db) < total, "finished before the kill; make the log longer"
+    p = ProjectorProcess(settings, tmp_path)
+    try:
+        wait_until(
+            lambda: p.ready() and applied(settings.db) == total,
+            timeout=60,
+            what="caught up after restart",
+        )
+        p.proc.send_signal(signal.SIGTERM)
+        assert p.proc.wait(timeout=20) == 0, p.stderr()
+    finally:
+        p.kill()
+    with sqlite3.connect(settings.db) as conn:
+        got: dict[str, Any] = tables(conn)
+    assert got == reference(settings, tmp_path / "ref.db", total)
+
+
+def test_a_log_gone_backwards_exits_nonzero_with_the_way_out(
+    fresh_broker: Any, tmp_path: Path
+) -> None:
+    s = make_settings(fresh_broker.bootstrap, "tansu", tmp_path)
+    kafka.ensure_topics(s)
+    produce(s, call_log(30))
+    p = ProjectorProcess(s, tmp_path)
+    try:
+        wait_until(p.ready, timeout=30, what="projector ready")
+        fresh_broker.restart()
+        kafka.ensure_topics(s)
+        produce(s, call_log(1))
+        rc = wait_until(lambda: p.proc.poll(), timeout=30, what="projector exit")
+        assert rc == 1
+        last = p.stderr().strip().splitlines()[-1]
+        assert last.startswith("callstream projector: error: the log went backwards")
+        assert "callstream rebuild" in last
+    finally:
+        p.kill()
