@@ -81,7 +81,7 @@ def decode(raw: bytes | str | None) -> CallbackEnvelope:
         raise EnvelopeError("record has no value")
     try:
         obj = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # Recursion: nested too deep
         raise EnvelopeError(f"value is not UTF-8 JSON: {e}") from None
     if not isinstance(obj, dict):
         raise EnvelopeError("value is not a JSON object")

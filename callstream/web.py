@@ -25,6 +25,21 @@ def error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
 
 
+async def json_http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 (unknown path, wrong method) as the JSON error body."""
+    status = getattr(exc, "status_code", 500)
+    code = {404: "not-found", 405: "method-not-allowed"}.get(status, "http-error")
+    message = {404: "no such route", 405: "method not allowed on this route"}.get(
+        status, "request refused"
+    )
+    resp = error(status, code, message)
+    resp.headers.update(getattr(exc, "headers", None) or {})
+    return resp
+
+
+JSON_HTTP_ERRORS: dict[Any, Any] = {404: json_http_error, 405: json_http_error}
+
+
 def is_loopback_host(host: str) -> bool:
     if host in ("localhost", ""):
         return host == "localhost"

@@ -1,0 +1,266 @@
+"""Dialer benchmark: a backlog placed at the account's rate, as the receiver sees it.
+
+    python benchmarks/dialer.py                       # 120 requests at 1 CPS, 3 scenarios
+    python benchmarks/dialer.py --calls 20 --cps 5    # a quick look
+
+Everything runs on this machine: the embedded broker, the Twilio emulator (CPS queue and
+request log, served by uvicorn in a thread), a sink for status callbacks, and
+``callstream dialer`` as a real process. ``N`` requests are enqueued at once, then the
+dialer starts. Scenarios, each on topics of its own:
+
+* ``steady``: one dialer from start to end;
+* ``restart``: the dialer is stopped with SIGTERM after half the calls and started again
+  at once (a deploy);
+* ``kill``: the same with SIGKILL (a crash).
+
+Reported, from the emulator's log of create requests (``received_at``): min, mean and max
+gap between successive creates, the mean without the one gap that spans the restart, the
+total time from the first to the last create, and double dials (a request's To number
+created twice). Targets: min >= 1/CPS, mean <= 1.02/CPS, no double dial.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+AUTH_TOKEN = "bench_auth_token_0123456789abcdef"
+CLI = [sys.executable, "-c", "import sys; from callstream.cli import main; sys.exit(main())"]
+
+
+class Served:
+    """An ASGI app under uvicorn in a daemon thread on a free loopback port."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        from callstream.broker import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cfg = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_config=None, access_log=False, lifespan="on"
+        )
+        self.server = uvicorn.Server(cfg)
+        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+def sink_app() -> Any:
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def status(request: Any) -> Response:
+        await request.body()
+        return Response(status_code=204)
+
+    return Starlette(routes=[Route("/twilio/status", status, methods=["POST"])])
+
+
+def start_dialer(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    from callstream.broker import free_port
+
+    log = open(log_path, "ab")  # noqa: SIM115 - the child keeps it
+    return subprocess.Popen(
+        [*CLI, "dialer", "--port", str(free_port())],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def run_scenario(
+    name: str, bootstrap: str, n: int, cps: float, sink_url: str, workdir: Path
+) -> dict[str, Any]:
+    import httpx
+
+    from callstream import kafka, topics
+    from callstream.dialrequest import from_input
+    from callstream.settings import Settings
+    from emulator import EmulatorConfig, create_app
+
+    emu = Served(create_app(EmulatorConfig(ACCOUNT_SID, AUTH_TOKEN, cps=cps, speed=20.0)))
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    settings = Settings.from_env(
+        env={},
+        kafka_bootstrap_servers=bootstrap,
+        kafka_profile="tansu",
+        twilio_account_sid=ACCOUNT_SID,
+        topic_prefix=prefix,
+    )
+    kafka.ensure_topics(settings)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "CALLSTREAM_"))}
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "CALLSTREAM_KAFKA_PROFILE": "tansu",
+            "CALLSTREAM_TOPIC_PREFIX": prefix,
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "TWILIO_API_URL": emu.url,
+            "CALLSTREAM_PUBLIC_URL": sink_url,
+            "CALLSTREAM_CPS": str(cps),
+        }
+    )
+    producer = kafka.make_producer(settings, "bench", linger_ms=5)
+    reqs = [
+        from_input(
+            {
+                "to": f"+1415556{i:04d}",
+                "from": "+14155550000",
+                "twiml": "<Response><Say>benchmark</Say></Response>",
+            },
+            ACCOUNT_SID,
+        )
+        for i in range(n)
+    ]
+    for f in [
+        producer.send(settings.topic(topics.DIALER_REQUESTS), r.to_json(), key=ACCOUNT_SID.encode())
+        for r in reqs
+    ]:
+        f.get(timeout=30)
+    producer.close()
+
+    def received() -> list[dict[str, Any]]:
+        return list(httpx.get(emu.url + "/emulator/requests", timeout=30).json())
+
+    log_path = workdir / f"{name}.log"
+    proc = start_dialer(env, log_path)
+    restart_at = None
+    try:
+        if name in ("restart", "kill"):
+            while len(received()) < n // 2:
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGTERM if name == "restart" else signal.SIGKILL)
+            proc.wait(timeout=60)
+            restart_at = time.time()
+            proc = start_dialer(env, log_path)
+        deadline = time.time() + n / cps * 2 + 120
+        while len(received()) < n and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(2.0)  # anything late (a double dial) would show up now
+        got = received()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        emu.close()
+    times = sorted(r["received_at"] for r in got)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    tos = Counter(dict(r["params"])["To"] for r in got if r.get("call_sid"))
+    out: dict[str, Any] = {
+        "scenario": name,
+        "requests": n,
+        "creates_received": len(got),
+        "cps": cps,
+        "min_gap_s": min(gaps),
+        "mean_gap_s": statistics.fmean(gaps),
+        "max_gap_s": max(gaps),
+        "p99_gap_s": sorted(gaps)[int(len(gaps) * 0.99) - 1] if gaps else None,
+        "gaps_over_1.05_intervals": sum(1 for g in gaps if g > 1.05 / cps),
+        "total_s": times[-1] - times[0],
+        "double_dials": sum(c - 1 for c in tos.values() if c > 1),
+        "not_placed": n - len(tos),
+    }
+    # where slow gaps come from, from the dialer's own "call created" lines
+    created = []
+    for line in log_path.read_text(errors="replace").splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if rec.get("event") == "call created" and rec.get("late_ms") is not None:
+            created.append(rec)
+    if created:
+        out["dialer_gaps_over_1.05_intervals"] = sum(
+            1 for r in created if r.get("gap_ms") and r["gap_ms"] > 1050 / cps
+        )
+        out["late_starts_over_20ms"] = sum(1 for r in created if r["late_ms"] > 20)
+        out["max_late_ms"] = max(r["late_ms"] for r in created)
+        out["answers_over_20ms"] = sum(1 for r in created if r["rtt_ms"] > 20)
+        out["max_answer_ms"] = max(r["rtt_ms"] for r in created)
+    if restart_at is not None:
+        # the gap that spans the restart: the largest one
+        rest = sorted(gaps)[:-1]
+        out["restart_gap_s"] = max(gaps)
+        out["mean_gap_without_restart_s"] = statistics.fmean(rest)
+        out["max_gap_without_restart_s"] = max(rest)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--calls", type=int, default=120)
+    ap.add_argument("--cps", type=float, default=1.0)
+    ap.add_argument("--scenarios", default="steady,restart,kill")
+    ap.add_argument("--json", action="store_true", help="print JSON only")
+    args = ap.parse_args()
+
+    from callstream.broker import EmbeddedBroker
+
+    results = []
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
+        sink = Served(sink_app())
+        try:
+            for name in args.scenarios.split(","):
+                r = run_scenario(name, broker.bootstrap, args.calls, args.cps, sink.url, Path(tmp))
+                results.append(r)
+                if not args.json:
+                    print(json.dumps(r), flush=True)
+        finally:
+            sink.close()
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print()
+    print(
+        "| scenario | creates | min gap | mean gap | max gap | mean w/o restart gap "
+        "| restart gap | total | double dials |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print(
+            f"| {r['scenario']} | {r['creates_received']} | {r['min_gap_s']:.4f} s "
+            f"| {r['mean_gap_s']:.4f} s | {r['max_gap_s']:.4f} s "
+            f"| {r.get('mean_gap_without_restart_s', r['mean_gap_s']):.4f} s "
+            f"| {r.get('restart_gap_s', 0):.2f} s | {r['total_s']:.1f} s "
+            f"| {r['double_dials']} |"
+        )
+    ok = all(
+        r["min_gap_s"] >= 1 / args.cps
+        and r["double_dials"] == 0
+        and r.get("mean_gap_without_restart_s", r["mean_gap_s"]) <= 1.02 / args.cps
+        for r in results
+    )
+    print("\ntargets met" if ok else "\nTARGETS MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

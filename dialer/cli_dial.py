@@ -1,0 +1,55 @@
+"""``callstream dial``: validate one outbound call request and put it on ``dialer.requests``
+(keyed by AccountSid); print its id."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--to", required=True, metavar="N", help="the number to call, E.164 (+14155550100)"
+    )
+    p.add_argument(
+        "--from", dest="from_", required=True, metavar="N", help="your Twilio number, E.164"
+    )
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--url", metavar="U", help="TwiML URL Twilio fetches when the call connects")
+    what.add_argument("--twiml", metavar="X", help="inline TwiML for the call")
+    p.add_argument("--id", default=None, help="request id (idempotency key); default: new")
+    p.add_argument("--bootstrap-servers", default=None, help="overrides KAFKA_BOOTSTRAP_SERVERS")
+
+
+def run(args: argparse.Namespace) -> int:
+    from callstream import kafka, topics
+    from callstream.dialrequest import DialRequestError, from_input
+    from callstream.settings import Settings, SettingsError
+
+    settings = Settings.from_env(kafka_bootstrap_servers=args.bootstrap_servers)
+    settings.require("twilio_account_sid")
+    assert settings.twilio_account_sid is not None
+    body: dict[str, object] = {"to": args.to, "from": args.from_}
+    if args.url is not None:
+        body["url"] = args.url
+    else:
+        body["twiml"] = args.twiml
+    if args.id is not None:
+        body["id"] = args.id
+    try:
+        req = from_input(body, settings.twilio_account_sid)
+    except DialRequestError as e:
+        raise SettingsError(str(e)) from None
+    kafka.bootstrap(settings)
+    producer = kafka.make_producer(settings, "callstream-dial", linger_ms=0)
+    try:
+        producer.send(
+            settings.topic(topics.DIALER_REQUESTS),
+            req.to_json(),
+            key=req.account_sid.encode(),
+        ).get(timeout=15)
+    except Exception as e:
+        raise SettingsError(f"could not enqueue the request: {e}") from None
+    finally:
+        producer.close(timeout=5)
+    print(req.id)
+    return 0
