@@ -15,6 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from callstream import __version__
+from callstream.errors import CliError
+
+__all__ = ["COMMANDS", "CliError", "build_parser", "main"]
 
 # subcommand -> (module holding add_arguments/run, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -33,10 +36,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dial": ("dialer.cli_dial", "enqueue an outbound call"),
     "rebuild": ("projector.cli_rebuild", "replay the topic into a new database"),
 }
-
-
-class CliError(Exception):
-    """An error the CLI reports as one line and exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

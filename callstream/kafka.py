@@ -144,7 +144,9 @@ def ensure_topics(
         created: list[str] = []
         for spec in missing:
             try:
-                admin.create_topics([NewTopic(spec.name, spec.partitions, 1)])
+                admin.create_topics(
+                    [NewTopic(spec.name, spec.partitions, 1, topic_configs=dict(spec.configs))]
+                )
                 created.append(spec.name)
             except TopicAlreadyExistsError:
                 pass

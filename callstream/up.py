@@ -140,7 +140,7 @@ def _twilio_env(settings: Any, env: dict[str, str], args: argparse.Namespace) ->
 
 
 def _plan(args: argparse.Namespace, emulated: bool) -> list[Child]:
-    base = [sys.executable, "-m", "callstream.cli"]
+    base = [sys.executable, "-m", "callstream"]
     out: list[Child] = []
     if emulated:
         argv = [*base, "emulator", "--host", args.host, "--port", str(args.emulator_port)]

@@ -139,3 +139,19 @@ def test_same_contract_on_a_container_kafka(tmp_path: object) -> None:
         check_keyed_order(s)
         check_group_resume(s, b.profile)
         check_idempotent_producer(s)
+
+
+def test_log_and_ledger_topics_are_kept_until_an_operator_decides(settings: Settings) -> None:
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    admin = kafka.make_admin(settings)
+    try:
+        for spec in settings.topic_specs:
+            res = admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, spec.name)], config_filter="all"
+            )
+            retention = res["topic"][spec.name].get("retention.ms", {}).get("value")
+            if spec.name.endswith(("twilio.call-status", "dialer.ledger", "dialer.outcomes")):
+                assert retention == "-1", spec.name
+    finally:
+        admin.close()

@@ -22,7 +22,7 @@ from callstream.broker import free_port
 from callstream.procs import child_preexec
 from tests.helpers import ACCOUNT_SID, AUTH_TOKEN, wait_until
 
-CLI = [sys.executable, "-m", "callstream.cli"]
+CLI = [sys.executable, "-m", "callstream"]
 
 
 @dataclass
@@ -40,10 +40,15 @@ class Proc:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, ready: str | None = "/readyz", timeout: float = 60) -> Proc:
+        self._close()  # the previous run's handle, when that process exited by itself
         self._log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            self.argv, env=self.env, stdin=subprocess.DEVNULL, stdout=self._log,
-            stderr=subprocess.STDOUT, preexec_fn=child_preexec(),
+            self.argv,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=child_preexec(),
         )
         if ready and self.port:
             self.wait_ready(ready, timeout)
@@ -127,13 +132,18 @@ class Pipeline:
         if bootstrap is None:
             self.env["CALLSTREAM_KAFKA_PROFILE"] = "tansu"
             self.procs["broker"] = Proc(
-                "broker", [*CLI, "broker", "--port", str(self.broker_port)], self.env,
+                "broker",
+                [*CLI, "broker", "--port", str(self.broker_port)],
+                self.env,
                 tmp / "broker.log",
             )
         for name, port in ports.items():
             self.procs[name] = Proc(
-                name, [*CLI, name, "--host", "127.0.0.1", "--port", str(port)], self.env,
-                tmp / f"{name}.log", port,
+                name,
+                [*CLI, name, "--host", "127.0.0.1", "--port", str(port)],
+                self.env,
+                tmp / f"{name}.log",
+                port,
             )
 
     def __getitem__(self, name: str) -> Proc:
@@ -142,8 +152,13 @@ class Pipeline:
     def add(self, name: str, base: str, *extra: str, **env: str) -> Proc:
         """Another process of kind ``base`` (a second dialer, say) with its own port."""
         port = free_port()
-        p = Proc(name, [*CLI, base, "--host", "127.0.0.1", "--port", str(port), *extra],
-                 {**self.env, **env}, self.tmp / f"{name}.log", port)
+        p = Proc(
+            name,
+            [*CLI, base, "--host", "127.0.0.1", "--port", str(port), *extra],
+            {**self.env, **env},
+            self.tmp / f"{name}.log",
+            port,
+        )
         self.procs[name] = p
         return p
 
@@ -151,8 +166,9 @@ class Pipeline:
         b = self.procs["broker"]
         b.start(ready=None)
         # 'callstream broker' prints its address once topics exist; wait on the log line
-        wait_until(lambda: '"ready"' in b.log_text() or not b.alive(), timeout=30,
-                   what="broker ready")
+        wait_until(
+            lambda: '"ready"' in b.log_text() or not b.alive(), timeout=30, what="broker ready"
+        )
         assert b.alive(), b.tail()
 
     def start(self, *names: str, **kw: Any) -> None:
