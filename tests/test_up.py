@@ -26,12 +26,22 @@ class Up:
         argv = [sys.executable, "-m", "callstream.cli", "up", "--logs", str(tmp / "logs"), *extra]
         for name, port in self.ports.items():
             argv += [f"--{name}-port", str(port)]
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("CALLSTREAM_", "TWILIO_", "KAFKA_"))}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("CALLSTREAM_", "TWILIO_", "KAFKA_"))
+        }
         env["CALLSTREAM_DB"] = str(tmp / "callstream.db")
         env["CALLSTREAM_SPOOL"] = str(tmp / "spool.db")
-        self.proc = subprocess.Popen(argv, cwd=tmp, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            argv,
+            cwd=tmp,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -57,6 +67,8 @@ class Up:
             self.proc.send_signal(signal.SIGINT)
         rc = self.proc.wait(timeout=60)
         self.reader.join(timeout=5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
         return rc
 
 
@@ -99,7 +111,9 @@ def test_up_demo_calls_reach_their_final_states(tmp_path: Path) -> None:
         listing = subprocess.run(
             [sys.executable, "-m", "callstream.cli", "calls", "--json"],
             env={**os.environ, "CALLSTREAM_DB": str(tmp_path / "callstream.db")},
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         assert listing.stdout.count("CA") >= 6
     finally:
@@ -112,9 +126,20 @@ def test_up_refuses_a_taken_port_in_one_line(tmp_path: Path) -> None:
         s.listen()
         taken = s.getsockname()[1]
         r = subprocess.run(
-            [sys.executable, "-m", "callstream.cli", "up", "--ingest-port", str(taken),
-             "--logs", str(tmp_path / "logs")],
-            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "callstream.cli",
+                "up",
+                "--ingest-port",
+                str(taken),
+                "--logs",
+                str(tmp_path / "logs"),
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
             env={k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")},
         )
     assert r.returncode == 2
