@@ -108,6 +108,16 @@ class Projector:
     def stop(self) -> None:
         self.stop_event.set()
 
+    def _check_topic_id(self, seen: Any) -> Any:
+        """Compare the topic's id with the one the database's offsets belong to; record it
+        the first time. A different id means the log the offsets point into is gone."""
+        stored = self.store.topic_id()
+        if stored is None:
+            self.store.remember_topic_id(str(seen))
+        elif stored != str(seen):
+            raise LogWentBackwards(recreated_message(self.topic, stored, seen))
+        return seen
+
     def _consumer(self) -> Any:
         return kafka.make_consumer(
             self.settings,
@@ -156,6 +166,8 @@ class Projector:
             # created again, gives a new id even when the new log has grown past our offsets
             cluster = getattr(getattr(consumer, "_client", None), "cluster", None)
             topic_id = _topic_id(cluster, self.topic)
+            if topic_id is not None:
+                topic_id = self._check_topic_id(topic_id)
             stored = self.store.offsets()
             first = consumer.beginning_offsets(list(tps.values()))
             for p, tp in tps.items():
@@ -189,15 +201,10 @@ class Projector:
                         "'callstream rebuild --db NEW' and point the projector at NEW"
                     ) from None
                 now_id = _topic_id(cluster, self.topic)
-                if topic_id is None:
-                    topic_id = now_id
+                if topic_id is None and now_id is not None:
+                    topic_id = self._check_topic_id(now_id)
                 elif now_id is not None and now_id != topic_id:
-                    raise LogWentBackwards(
-                        f"the log went backwards: {self.topic} was recreated (topic id "
-                        f"{topic_id} is now {now_id}: the broker lost its data or the topic was "
-                        "deleted and created again); refusing to skip or double-count. Rebuild "
-                        "with 'callstream rebuild --db NEW' and point the projector at NEW"
-                    )
+                    raise LogWentBackwards(recreated_message(self.topic, topic_id, now_id))
                 for p, tp in tps.items():
                     hw = consumer.highwater(tp)
                     if hw is not None:
@@ -258,6 +265,15 @@ class Projector:
             return prog
         finally:
             consumer.close(autocommit=False)
+
+
+def recreated_message(topic: str, was: Any, now: Any) -> str:
+    return (
+        f"the log went backwards: {topic} was recreated (topic id {was} is now {now}: the "
+        "broker lost its data or the topic was deleted and created again); refusing to skip "
+        "or double-count. Rebuild with 'callstream rebuild --db NEW' and point the projector "
+        "at NEW"
+    )
 
 
 def _topic_id(cluster: Any, topic: str) -> Any:

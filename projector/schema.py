@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 TABLES = ("calls", "call_events", "rejected_events", "projector_offsets")
 
 
@@ -82,8 +82,22 @@ def _v2_indexes(db: Database) -> None:
         db["calls"].create_index([col], find_unique_name=True)  # type: ignore[union-attr]
 
 
+def _v3_topic_ids(db: Database) -> None:
+    # The Kafka topic id (KIP-516) the offsets refer to: a broker that lost its data, or a
+    # topic deleted and created again, has a new id even once the new log has grown past
+    # the stored offsets, so a projector started after such a reset can still tell.
+    db["projector_topics"].create(  # type: ignore[union-attr]
+        {"topic": str, "topic_id": str},
+        pk="topic",
+    )
+
+
 # MIGRATIONS[n] takes a version-n database to version n + 1.
-MIGRATIONS: dict[int, Callable[[Database], None]] = {0: _v1_tables, 1: _v2_indexes}
+MIGRATIONS: dict[int, Callable[[Database], None]] = {
+    0: _v1_tables,
+    1: _v2_indexes,
+    2: _v3_topic_ids,
+}
 
 
 def version_of(conn: sqlite3.Connection) -> int:

@@ -84,6 +84,20 @@ class Store:
         )
         return {int(p): int(o) for p, o in rows}
 
+    def topic_id(self) -> str | None:
+        """The id of the topic the stored offsets belong to, once it was seen."""
+        row = self.conn.execute(
+            "SELECT topic_id FROM projector_topics WHERE topic = ?", (self.topic,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def remember_topic_id(self, topic_id: str) -> None:
+        with self.db.atomic():
+            self.conn.execute(
+                "INSERT OR REPLACE INTO projector_topics (topic, topic_id) VALUES (?, ?)",
+                (self.topic, topic_id),
+            )
+
     def other_topics(self) -> list[str]:
         rows = self.conn.execute(
             "SELECT DISTINCT topic FROM projector_offsets WHERE topic != ?", (self.topic,)

@@ -197,12 +197,6 @@ def test_broker_restart_detected_even_when_the_new_log_outgrows_the_old(tmp_path
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: the database does not record the topic's id, so a projector that "
-    "was down during the reset cannot tell a new log that outgrew its offsets (docs/"
-    "reliability.md, Known limits)",
-)
 def test_broker_restart_detected_by_a_projector_started_after_it(tmp_path: Path) -> None:
     """The projector is down (kill -9) while the broker restarts and the new log grows past
     its stored offsets; started again, it must still refuse the new log rather than resume
