@@ -70,6 +70,7 @@ async def run(rate: float, seconds: float, tmp: Path) -> dict[str, float]:
                 await asyncio.sleep(0.01)
         started: dict[str, float] = {}
         visible: dict[str, float] = {}
+        acked: dict[str, float] = {}
         api_lat: list[float] = []
         errors = 0
         db = pipe.env["CALLSTREAM_DB"]
@@ -99,6 +100,7 @@ async def run(rate: float, seconds: float, tmp: Path) -> dict[str, float]:
             sid = p["CallSid"]
             started[sid] = time.perf_counter()
             r = await client.post(ingest, data=p, headers={"X-Twilio-Signature": sig})
+            acked[sid] = time.perf_counter()
             if r.status_code != 204:
                 errors += 1
             if i % 20 == 0:  # sample the API path too
@@ -126,7 +128,12 @@ async def run(rate: float, seconds: float, tmp: Path) -> dict[str, float]:
             await asyncio.gather(*tasks)
             await asyncio.wait_for(watcher, timeout=60)
         lat = [visible[s] - started[s] for s in started]
+        ack = [acked[s] - started[s] for s in started]
+        after = [visible[s] - acked[s] for s in started]
         return {
+            "ingest_p50_ms": pct(ack, 50) * 1000, "ingest_p99_ms": pct(ack, 99) * 1000,
+            "ack_to_row_p50_ms": pct(after, 50) * 1000,
+            "ack_to_row_p99_ms": pct(after, 99) * 1000,
             "callbacks": n, "errors": errors,
             "db_p50_ms": pct(lat, 50) * 1000, "db_p99_ms": pct(lat, 99) * 1000,
             "db_max_ms": max(lat) * 1000, "db_mean_ms": statistics.mean(lat) * 1000,
