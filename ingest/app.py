@@ -1,0 +1,84 @@
+"""Wiring: ``create_app(settings, bind_host)`` builds the ingest Starlette app; its lifespan
+opens the spool and the Kafka producer, runs the drain task, and on shutdown flushes and
+closes them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from callstream.settings import Settings
+from callstream.web import JSON_HTTP_ERRORS, health_routes
+from ingest.dial import DialRoute
+from ingest.metrics import IngestMetrics
+from ingest.publisher import Publisher
+from ingest.signature import SignatureChecker
+from ingest.status import StatusCallbackRoute
+from ingest.twilio_request import TwilioRequestReader
+from ingest.voice import VoiceRoute
+
+REQUIRED = ("twilio_auth_token", "twilio_account_sid", "public_url", "kafka_bootstrap_servers")
+
+
+class IngestApp(Starlette):
+    """Starlette, except that status callbacks (the hot path) go straight to their route,
+    past the middleware stack and the router."""
+
+    status_route: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == "/twilio/status"
+            and scope["method"] in ("GET", "POST")
+            and self.status_route is not None
+        ):
+            scope["app"] = self
+            await self.status_route(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(
+    settings: Settings, bind_host: str = "127.0.0.1", **publisher_options: Any
+) -> Starlette:
+    """The ingest app. Raises SettingsError when a required setting is missing.
+
+    ``publisher_options`` go to :class:`ingest.publisher.Publisher` (``ack_timeout_s``,
+    ``drain_batch``).
+    """
+    settings.require(*REQUIRED)
+    assert settings.twilio_auth_token is not None and settings.twilio_account_sid is not None
+    metrics = IngestMetrics()
+    publisher = Publisher(settings, metrics, **publisher_options)
+    reader = TwilioRequestReader(
+        SignatureChecker(settings.twilio_auth_token, settings.public_base), settings.public_base,
+        settings.twilio_account_sid,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await publisher.start()
+        try:
+            yield
+        finally:
+            await publisher.close()
+
+    status_route = StatusCallbackRoute(reader, publisher, metrics)
+    routes = [
+        Route("/twilio/status", status_route, methods=["GET", "POST"]),
+        Route("/twilio/voice", VoiceRoute(reader, metrics, settings.forward_to,
+                                          settings.status_callback_url), methods=["POST"]),
+        Route("/dial", DialRoute(settings, bind_host, publisher, metrics).endpoint,
+              methods=["POST"]),
+        *health_routes(metrics.registry, publisher.ready),
+    ]
+    app = IngestApp(routes=routes, lifespan=lifespan, exception_handlers=JSON_HTTP_ERRORS)
+    app.status_route = status_route
+    app.state.publisher = publisher
+    app.state.metrics = metrics
+    return app

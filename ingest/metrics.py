@@ -1,0 +1,52 @@
+"""Prometheus metrics of one ingest app, in a registry of its own (so several apps in one
+process, as in tests, do not collide)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Outcomes of a callback request: where it went, or why it was refused.
+OUTCOMES = (
+    "produced",  # acknowledged by Kafka
+    "spooled",  # committed to the local spool
+    "bad-signature",
+    "wrong-account",
+    "malformed",
+    "too-large",
+    "unsupported-media-type",
+    "unavailable",  # neither Kafka nor the spool could take it (503)
+)
+
+
+class IngestMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        requests = Counter(
+            "callstream_ingest_callbacks",
+            "Status callback requests by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.outcome = {o: requests.labels(outcome=o) for o in OUTCOMES}
+        self.produce_latency = Histogram(
+            "callstream_ingest_produce_latency_seconds",
+            "Time from handing a record to the Kafka producer to its acknowledgement",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=self.registry,
+        )
+        self.spool_depth = Gauge(
+            "callstream_ingest_spool_depth",
+            "Callbacks in the local spool waiting for Kafka",
+            registry=self.registry,
+        )
+        self.spool_drained = Counter(
+            "callstream_ingest_spool_drained",
+            "Callbacks moved from the spool to Kafka",
+            registry=self.registry,
+        )
+        self.dial_requests = Counter(
+            "callstream_ingest_dial_requests",
+            "POST /dial requests by HTTP status",
+            ["status"],
+            registry=self.registry,
+        )

@@ -1,0 +1,176 @@
+"""The kafka-python side of the publisher: completing asyncio futures from the producer's
+I/O thread, handing records over once per event-loop iteration, and closing a producer
+that may be stuck on a dead broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from collections import deque
+from typing import Any
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaTimeoutError
+
+from ingest.metrics import IngestMetrics
+
+log = logging.getLogger("callstream.ingest")
+
+
+class Bridge:
+    """Completes asyncio futures from kafka-python's I/O thread.
+
+    The I/O thread appends to a deque and wakes the loop at most once per burst, instead of
+    one ``call_soon_threadsafe`` (a self-pipe write) per record.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, metrics: IngestMetrics) -> None:
+        self._loop = loop
+        self._done: deque[tuple[asyncio.Future[None], float, BaseException | None]] = deque()
+        self._scheduled = False
+        self._observe = metrics.produce_latency.observe
+
+    def watch(self, kfut: Any) -> asyncio.Future[None]:
+        afut: asyncio.Future[None] = self._loop.create_future()
+        self.link(kfut, afut, time.perf_counter())
+        return afut
+
+    def link(self, kfut: Any, afut: asyncio.Future[None], t0: float) -> None:
+        kfut.add_callback(self._ok, afut, t0)
+        kfut.add_errback(self._err, afut, t0)
+
+    def _ok(self, afut: asyncio.Future[None], t0: float, _meta: Any) -> None:
+        self._push((afut, t0, None))
+
+    def _err(self, afut: asyncio.Future[None], t0: float, exc: BaseException) -> None:
+        self._push((afut, t0, exc))
+
+    def _push(self, item: tuple[asyncio.Future[None], float, BaseException | None]) -> None:
+        self._done.append(item)
+        if not self._scheduled:
+            self._scheduled = True
+            with contextlib.suppress(RuntimeError):  # loop closed during shutdown
+                self._loop.call_soon_threadsafe(self._deliver)
+
+    def _deliver(self) -> None:
+        self._scheduled = False
+        done = self._done
+        now = time.perf_counter()
+        observe = self._observe
+        while done:
+            afut, t0, exc = done.popleft()
+            if afut.done():
+                continue
+            if exc is None:
+                observe(now - t0)
+                afut.set_result(None)
+            else:
+                afut.set_exception(exc)
+
+
+class Outbox:
+    """Hands records to the producer once per event-loop iteration.
+
+    kafka-python wakes its I/O thread (a socket write, then a GIL hand-over) for every
+    record that opens a new batch, which under load is most of them. Records that arrive in
+    the same loop iteration are sent together with those wake-ups held back, and the I/O
+    thread is woken once for the lot.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, bridge: Bridge) -> None:
+        self._loop = loop
+        self._bridge = bridge
+        self._items: list[
+            tuple[KafkaProducer, str, bytes, bytes, asyncio.Future[None], float]
+        ] = []
+        self._scheduled = False
+
+    def send(
+        self, producer: KafkaProducer, topic: str, key: bytes, value: bytes
+    ) -> asyncio.Future[None]:
+        afut: asyncio.Future[None] = self._loop.create_future()
+        self._items.append((producer, topic, key, value, afut, time.perf_counter()))
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._flush)
+        return afut
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        items, self._items = self._items, []
+        held: dict[int, Any] = {}
+        try:
+            for producer, topic, key, value, afut, t0 in items:
+                if afut.done():
+                    continue
+                sender = getattr(producer, "_sender", None)
+                if sender is not None and id(sender) not in held:
+                    held[id(sender)] = sender
+                    sender.wakeup = _no_wakeup  # an instance attribute hides the method
+                try:
+                    kfut = producer.send(topic, value=value, key=key)
+                except Exception as e:
+                    afut.set_exception(e)
+                    continue
+                self._bridge.link(kfut, afut, t0)
+        finally:
+            for sender in held.values():
+                del sender.wakeup
+                sender.wakeup()
+
+
+def _no_wakeup() -> None:
+    pass
+
+
+def expire(afut: asyncio.Future[None]) -> None:
+    if not afut.done():
+        afut.set_exception(TimeoutError("no acknowledgement from Kafka in time"))
+
+
+def probe(bootstrap: str, timeout_s: float = 1.0) -> None:
+    """Raise ConnectionError unless some bootstrap server accepts a TCP connection. Cheap,
+    and it spares building Kafka clients (and their failed sockets) while the broker is
+    down."""
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+                return
+        except OSError:
+            continue
+    raise ConnectionError(f"no Kafka broker accepts connections at {bootstrap}")
+
+
+def send_one(producer: KafkaProducer, topic: str, key: bytes, value: bytes) -> Any:
+    return producer.send(topic, value=value, key=key)
+
+
+def close_producer(producer: KafkaProducer, timeout: float) -> None:
+    """Close, failing what is still unsent after ``timeout``.
+
+    kafka-python's ``close`` flushes first and, when the flush times out, raises before it
+    stops the I/O thread (which would then retry a dead broker for ever): stop it then.
+    """
+    try:
+        producer.close(timeout=timeout)
+        return
+    except KafkaTimeoutError:
+        pass
+    except Exception as e:
+        log.info("producer close failed", extra={"reason": reason(e)})
+    sender = getattr(producer, "_sender", None)
+    if sender is not None:
+        sender.force_close()  # aborts the unsent batches: their futures fail
+        sender.join(5)
+    try:
+        producer.close(timeout=0)
+    except Exception as e:
+        log.info("producer close failed", extra={"reason": reason(e)})
+
+
+def reason(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__

@@ -1,0 +1,93 @@
+"""``POST /twilio/status`` (form) and ``GET /twilio/status`` (query): one status callback
+into one envelope on ``twilio.call-status``, keyed by CallSid.
+
+A plain ASGI callable rather than a Starlette endpoint: this is the hot path, and it needs
+nothing of Request/Response but the raw body and headers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from callstream import envelope
+from callstream.web import error
+from ingest.callback import CallbackError
+from ingest.metrics import IngestMetrics
+from ingest.publisher import Publisher, Unavailable
+from ingest.twilio_request import ClientGone, TwilioRequestReader
+
+log = logging.getLogger("callstream.ingest")
+
+_NO_CONTENT = {"type": "http.response.start", "status": 204, "headers": []}
+_EMPTY = {"type": "http.response.body", "body": b""}
+
+# error code of a rejected request -> metrics outcome
+_OUTCOME = {
+    "missing-signature": "bad-signature",
+    "bad-signature": "bad-signature",
+    "wrong-account": "wrong-account",
+    "too-large": "too-large",
+    "unsupported-media-type": "unsupported-media-type",
+}
+
+
+_clock: list[Any] = [-1, ""]  # the last whole second seen, and its formatted date part
+
+
+def received_at() -> str:
+    """Now as ``2026-11-25T12:00:00.123456Z`` (the envelope's form), formatting the date
+    part once per second."""
+    t = time.time()
+    sec = int(t)
+    if sec != _clock[0]:
+        _clock[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+        _clock[0] = sec
+    return f"{_clock[1]}.{int((t - sec) * 1_000_000):06d}Z"
+
+
+class StatusCallbackRoute:
+    def __init__(
+        self, reader: TwilioRequestReader, publisher: Publisher, metrics: IngestMetrics
+    ) -> None:
+        self.reader = reader
+        self.publisher = publisher
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        try:
+            req = await self.reader.read(scope, receive)
+        except CallbackError as e:
+            await reject(scope, receive, send, e, self.metrics)
+            return
+        except ClientGone:
+            return
+        value = envelope.encode(
+            received_at(), req.method, req.url, req.params, req.idempotency_token
+        )
+        try:
+            outcome = await self.publisher.publish(req.identity.call_sid.encode(), value)
+        except Unavailable as e:
+            self.metrics.outcome["unavailable"].inc()
+            log.error("callback not accepted: neither kafka nor the spool can take it",
+                      extra={"reason": str(e), "status": 503, "call_sid": req.identity.call_sid})
+            await error(503, "unavailable", "the callback could not be stored; retry later")(
+                scope, receive, send
+            )
+            return
+        self.metrics.outcome[outcome].inc()
+        await send(_NO_CONTENT)
+        await send(_EMPTY)
+
+
+async def reject(
+    scope: dict[str, Any], receive: Any, send: Any, e: CallbackError, metrics: IngestMetrics
+) -> None:
+    metrics.outcome[_OUTCOME.get(e.code, "malformed")].inc()
+    log.warning(
+        "rejected",
+        extra={"reason": e.code, "status": e.status, "method": scope.get("method"),
+               "path": scope.get("path"), "detail": e.message},
+    )
+    await error(e.status, e.code, e.message)(scope, receive, send)

@@ -1,0 +1,92 @@
+"""Reading a signed request from Twilio off the ASGI connection: content type, size limit
+(enforced while reading, so an oversized body is never buffered whole), parameters,
+``X-Twilio-Signature`` and the account. Shared by the status callback and voice routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ingest.callback import MAX_BODY, CallbackError, Identity, identify, is_form, parse_pairs
+from ingest.signature import SIGNATURE_HEADER, MultiParams, SignatureChecker
+
+IDEMPOTENCY_HEADER = b"i-twilio-idempotency-token"
+
+
+class ClientGone(Exception):
+    """The client disconnected before sending the whole body."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRequest:
+    method: str
+    url: str  # the URL the signature was checked against
+    params: list[list[str]]
+    identity: Identity
+    idempotency_token: str | None
+
+
+class TwilioRequestReader:
+    def __init__(self, checker: SignatureChecker, public_base: str, account_sid: str) -> None:
+        self.checker = checker
+        self.public_base = public_base.rstrip("/")
+        self.account_sid = account_sid
+
+    async def read(self, scope: dict[str, Any], receive: Any) -> SignedRequest:
+        """Parse and check one request; raise CallbackError with the status to answer."""
+        method: str = scope["method"]
+        headers = dict(scope["headers"])
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
+        query: bytes = scope["query_string"]
+        path_and_query = raw_path.decode("latin-1")
+        if query:
+            path_and_query += "?" + query.decode("latin-1")
+        if method == "POST":
+            if not is_form(_header(headers, b"content-type")):
+                raise CallbackError(
+                    415, "unsupported-media-type",
+                    "send the parameters as application/x-www-form-urlencoded",
+                )
+            length = _header(headers, b"content-length")
+            if length is not None and length.isdigit() and int(length) > MAX_BODY:
+                raise CallbackError(413, "too-large", f"the body is over {MAX_BODY} bytes")
+            body = await read_body(receive, MAX_BODY)
+            signed: MultiParams | None = MultiParams()
+            params = parse_pairs(body, signed)
+        else:
+            params = parse_pairs(query)
+            signed = None
+        signature = _header(headers, SIGNATURE_HEADER)
+        if not signature:
+            raise CallbackError(
+                403, "missing-signature", "the X-Twilio-Signature header is missing"
+            )
+        if not self.checker.valid_path(path_and_query, signed, signature):
+            raise CallbackError(403, "bad-signature", "the X-Twilio-Signature does not match")
+        identity = identify(params, self.account_sid)
+        return SignedRequest(method, self.public_base + path_and_query, params, identity,
+                             _header(headers, IDEMPOTENCY_HEADER))
+
+
+async def read_body(receive: Any, limit: int) -> bytes:
+    """The request body, refusing (413) as soon as more than ``limit`` bytes arrived."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone()
+        chunk: bytes = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise CallbackError(413, "too-large", f"the body is over {limit} bytes")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:
+    value = headers.get(name)
+    return None if value is None else value.decode("latin-1")
