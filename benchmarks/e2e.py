@@ -38,11 +38,18 @@ def pct(xs: list[float], p: float) -> float:
 
 def params(i: int) -> dict[str, str]:
     return {
-        "AccountSid": ACCOUNT_SID, "ApiVersion": "2010-04-01",
-        "CallSid": f"CA{i:032x}", "CallStatus": "completed",
-        "CallbackSource": "call-progress-events", "Direction": "outbound-api",
-        "From": "+15005550006", "To": "+14155551212", "SequenceNumber": "0",
-        "Timestamp": "Tue, 31 Aug 2010 20:36:28 +0000", "CallDuration": "12", "Duration": "1",
+        "AccountSid": ACCOUNT_SID,
+        "ApiVersion": "2010-04-01",
+        "CallSid": f"CA{i:032x}",
+        "CallStatus": "completed",
+        "CallbackSource": "call-progress-events",
+        "Direction": "outbound-api",
+        "From": "+15005550006",
+        "To": "+14155551212",
+        "SequenceNumber": "0",
+        "Timestamp": "Tue, 31 Aug 2010 20:36:28 +0000",
+        "CallDuration": "12",
+        "Duration": "1",
     }
 
 
@@ -131,13 +138,18 @@ async def run(rate: float, seconds: float, tmp: Path) -> dict[str, float]:
         ack = [acked[s] - started[s] for s in started]
         after = [visible[s] - acked[s] for s in started]
         return {
-            "ingest_p50_ms": pct(ack, 50) * 1000, "ingest_p99_ms": pct(ack, 99) * 1000,
+            "ingest_p50_ms": pct(ack, 50) * 1000,
+            "ingest_p99_ms": pct(ack, 99) * 1000,
             "ack_to_row_p50_ms": pct(after, 50) * 1000,
             "ack_to_row_p99_ms": pct(after, 99) * 1000,
-            "callbacks": n, "errors": errors,
-            "db_p50_ms": pct(lat, 50) * 1000, "db_p99_ms": pct(lat, 99) * 1000,
-            "db_max_ms": max(lat) * 1000, "db_mean_ms": statistics.mean(lat) * 1000,
-            "api_p50_ms": pct(api_lat, 50) * 1000, "api_p99_ms": pct(api_lat, 99) * 1000,
+            "callbacks": n,
+            "errors": errors,
+            "db_p50_ms": pct(lat, 50) * 1000,
+            "db_p99_ms": pct(lat, 99) * 1000,
+            "db_max_ms": max(lat) * 1000,
+            "db_mean_ms": statistics.mean(lat) * 1000,
+            "api_p50_ms": pct(api_lat, 50) * 1000,
+            "api_p99_ms": pct(api_lat, 99) * 1000,
             "api_samples": len(api_lat),
         }
 

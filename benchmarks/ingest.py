@@ -53,22 +53,51 @@ PATH = "/twilio/status"
 def callback_pairs(sid: str, seq: int) -> list[tuple[str, str]]:
     """A realistic `completed` status callback, about 1 KB form-encoded."""
     return [
-        ("Called", "+14155551212"), ("ToState", "CA"), ("CallerCountry", "US"),
-        ("Direction", "outbound-api"), ("Timestamp", "Tue, 31 Aug 2010 20:36:28 +0000"),
-        ("CallbackSource", "call-progress-events"), ("SipResponseCode", "200"),
-        ("CallerState", "CA"), ("ToZip", "94105"), ("SequenceNumber", str(seq)),
-        ("CallSid", sid), ("To", "+14155551212"), ("CallerZip", "94016"),
-        ("ToCountry", "US"), ("CalledZip", "94105"), ("ApiVersion", "2010-04-01"),
-        ("CalledCity", "SAN FRANCISCO"), ("CallStatus", "completed"), ("Duration", "1"),
-        ("From", "+15005550006"), ("CallDuration", "49"), ("AccountSid", ACCOUNT_SID),
-        ("CalledCountry", "US"), ("CallerCity", "SAN FRANCISCO"), ("ToCity", "SAN FRANCISCO"),
-        ("FromCountry", "US"), ("Caller", "+15005550006"), ("FromCity", "SAN FRANCISCO"),
-        ("CalledState", "CA"), ("FromZip", "94016"), ("FromState", "CA"),
-        ("AnsweredBy", "human"), ("StirStatus", "A"), ("CallerName", "São Paulo Office"),
-        ("ForwardedFrom", ""), ("ParentCallSid", "CA" + uuid.uuid4().hex),
-        ("RecordingUrl", "https://api.twilio.com/2010-04-01/Accounts/" + ACCOUNT_SID
-         + "/Recordings/RE" + "0" * 32),
-        ("RecordingSid", "RE" + "0" * 32), ("RecordingDuration", "48"),
+        ("Called", "+14155551212"),
+        ("ToState", "CA"),
+        ("CallerCountry", "US"),
+        ("Direction", "outbound-api"),
+        ("Timestamp", "Tue, 31 Aug 2010 20:36:28 +0000"),
+        ("CallbackSource", "call-progress-events"),
+        ("SipResponseCode", "200"),
+        ("CallerState", "CA"),
+        ("ToZip", "94105"),
+        ("SequenceNumber", str(seq)),
+        ("CallSid", sid),
+        ("To", "+14155551212"),
+        ("CallerZip", "94016"),
+        ("ToCountry", "US"),
+        ("CalledZip", "94105"),
+        ("ApiVersion", "2010-04-01"),
+        ("CalledCity", "SAN FRANCISCO"),
+        ("CallStatus", "completed"),
+        ("Duration", "1"),
+        ("From", "+15005550006"),
+        ("CallDuration", "49"),
+        ("AccountSid", ACCOUNT_SID),
+        ("CalledCountry", "US"),
+        ("CallerCity", "SAN FRANCISCO"),
+        ("ToCity", "SAN FRANCISCO"),
+        ("FromCountry", "US"),
+        ("Caller", "+15005550006"),
+        ("FromCity", "SAN FRANCISCO"),
+        ("CalledState", "CA"),
+        ("FromZip", "94016"),
+        ("FromState", "CA"),
+        ("AnsweredBy", "human"),
+        ("StirStatus", "A"),
+        ("CallerName", "São Paulo Office"),
+        ("ForwardedFrom", ""),
+        ("ParentCallSid", "CA" + uuid.uuid4().hex),
+        (
+            "RecordingUrl",
+            "https://api.twilio.com/2010-04-01/Accounts/"
+            + ACCOUNT_SID
+            + "/Recordings/RE"
+            + "0" * 32,
+        ),
+        ("RecordingSid", "RE" + "0" * 32),
+        ("RecordingDuration", "48"),
     ]
 
 
@@ -121,9 +150,15 @@ def serve(variant: str, port: int, bootstrap: str, prefix: str, spool: str) -> N
     from callstream.settings import Settings
 
     settings = Settings.from_env(
-        env={}, kafka_bootstrap_servers=bootstrap, kafka_profile="tansu",
-        twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN, public_url=PUBLIC,
-        spool=spool, topic_prefix=prefix, log_level="WARNING",
+        env={},
+        kafka_bootstrap_servers=bootstrap,
+        kafka_profile="tansu",
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=AUTH_TOKEN,
+        public_url=PUBLIC,
+        spool=spool,
+        topic_prefix=prefix,
+        log_level="WARNING",
     )
     if variant == "bare":
         app = bare_app()
@@ -139,8 +174,16 @@ def serve(variant: str, port: int, bootstrap: str, prefix: str, spool: str) -> N
         app = create_app(settings, producer_options={"linger_ms": int(linger)} if linger else None)
     else:
         raise SystemExit(f"unknown variant {variant}")
-    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
-                log_level="warning", access_log=False, lifespan="on")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
 
 
 def bare_app() -> Any:
@@ -200,8 +243,20 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "serve", variant, "--port", str(self.port),
-             "--bootstrap", bootstrap, "--prefix", prefix, "--spool", spool],
+            [
+                sys.executable,
+                __file__,
+                "serve",
+                variant,
+                "--port",
+                str(self.port),
+                "--bootstrap",
+                bootstrap,
+                "--prefix",
+                prefix,
+                "--spool",
+                spool,
+            ],
             stdin=subprocess.DEVNULL,
         )
         import httpx
@@ -260,17 +315,33 @@ def run_wrk(
     wrk: str, url: str, script: Path, data: Path, duration: int, conns: int
 ) -> dict[str, float]:
     out = subprocess.run(
-        [wrk, "-t1", f"-c{conns}", f"-d{duration}s", "--latency", "-s", str(script), url,
-         "--", str(data)],
-        capture_output=True, text=True, check=True,
+        [
+            wrk,
+            "-t1",
+            f"-c{conns}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+            "--",
+            str(data),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     lat = {p: _ms(v, u) for p, v, u in re.findall(r"\s(50|99)%\s+([\d.]+)(us|ms|s)\b", out)}
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "p50": lat.get("50", float("nan")), "p99": lat.get("99", float("nan")),
-            "non2xx": float(bad.group(1)) if bad else 0.0,
-            "socket_errors": 1.0 if errors else 0.0}
+    return {
+        "rps": rps,
+        "p50": lat.get("50", float("nan")),
+        "p99": lat.get("99", float("nan")),
+        "non2xx": float(bad.group(1)) if bad else 0.0,
+        "socket_errors": 1.0 if errors else 0.0,
+    }
 
 
 def _ms(v: str, unit: str) -> float:
@@ -292,9 +363,11 @@ async def fixed_rate(
     async def one(k: int, due: float) -> None:
         nonlocal errors
         sig, body = lines[k % len(lines)].split("\t", 1)
-        req = (f"POST {PATH} HTTP/1.1\r\nHost: {host}\r\n"
-               f"Content-Type: application/x-www-form-urlencoded\r\n"
-               f"X-Twilio-Signature: {sig}\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode()
+        req = (
+            f"POST {PATH} HTTP/1.1\r\nHost: {host}\r\n"
+            f"Content-Type: application/x-www-form-urlencoded\r\n"
+            f"X-Twilio-Signature: {sig}\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+        ).encode()
         r, w = await pool.get()
         try:
             w.write(req)
@@ -336,8 +409,12 @@ def ceiling(settings: Any, data: Path, n: int) -> float:
         _, body = line.split("\t", 1)
         params = parse_pairs(body.encode())
         sid = next(v for k, v in params if k == "CallSid")
-        records.append((sid.encode(), envelope.encode(envelope.utc_now_iso(), "POST",
-                                                      PUBLIC + PATH, params, None)))
+        records.append(
+            (
+                sid.encode(),
+                envelope.encode(envelope.utc_now_iso(), "POST", PUBLIC + PATH, params, None),
+            )
+        )
     producer = kafka.make_producer(settings, "bench-ceiling")
     producer.partitions_for(topic)
     t = time.perf_counter()
@@ -361,8 +438,13 @@ def main() -> None:
     ap.add_argument("--rate-duration", type=float, default=10.0)
     ap.add_argument("--requests", type=int, default=60000, help="distinct signed callbacks")
     ap.add_argument("--skip-spool", action="store_true")
-    ap.add_argument("--soak", type=int, default=0, metavar="SECONDS",
-                    help="also run ingest alone under wrk this long, sampling its RSS")
+    ap.add_argument(
+        "--soak",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="also run ingest alone under wrk this long, sampling its RSS",
+    )
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
 
@@ -377,8 +459,11 @@ def main() -> None:
     data, script = tmp / "requests.tsv", tmp / "replay.lua"
     script.write_text(WRK_LUA)
     size = make_requests(args.requests, data)
-    print(f"{args.requests} signed callbacks of ~{size} bytes; crc32c C extension: "
-          f"{crc32c_c is not None}; cores: {os.cpu_count()}", flush=True)
+    print(
+        f"{args.requests} signed callbacks of ~{size} bytes; crc32c C extension: "
+        f"{crc32c_c is not None}; cores: {os.cpu_count()}",
+        flush=True,
+    )
 
     broker = EmbeddedBroker()
     broker.start()
@@ -386,8 +471,12 @@ def main() -> None:
     broker_pid = broker.proc.pid
 
     def settings_for(prefix: str, bootstrap: str | None = None) -> Settings:
-        s = Settings.from_env(env={}, kafka_bootstrap_servers=bootstrap or broker.bootstrap,
-                              kafka_profile="tansu", topic_prefix=prefix)
+        s = Settings.from_env(
+            env={},
+            kafka_bootstrap_servers=bootstrap or broker.bootstrap,
+            kafka_profile="tansu",
+            topic_prefix=prefix,
+        )
         return s
 
     results: dict[str, list[dict[str, float]]] = {"bare": [], "naive": [], "ingest": []}
@@ -414,13 +503,15 @@ def main() -> None:
                     server.stop()
                 results[variant].append(r)
                 fixed[variant].append(f)
-                print(f"rep {rep + 1} {variant:6s} {r['rps']:8.0f} req/s  p50 {r['p50']:6.2f} ms  "
-                      f"cpu/req server {r['server_us_per_req']:4.0f} us "
-                      f"broker {r['broker_us_per_req']:3.0f} us  "
-                      f"p99 {r['p99']:6.2f} ms  non-2xx {r['non2xx']:.0f}  |  "
-                      f"at {args.rate:.0f}/s: "
-                      f"p50 {f['p50']:.2f} ms p99 {f['p99']:.2f} ms errors {f['errors']:.0f}",
-                      flush=True)
+                print(
+                    f"rep {rep + 1} {variant:6s} {r['rps']:8.0f} req/s  p50 {r['p50']:6.2f} ms  "
+                    f"cpu/req server {r['server_us_per_req']:4.0f} us "
+                    f"broker {r['broker_us_per_req']:3.0f} us  "
+                    f"p99 {r['p99']:6.2f} ms  non-2xx {r['non2xx']:.0f}  |  "
+                    f"at {args.rate:.0f}/s: "
+                    f"p50 {f['p50']:.2f} ms p99 {f['p99']:.2f} ms errors {f['errors']:.0f}",
+                    flush=True,
+                )
             prefix = f"c{uuid.uuid4().hex[:8]}."
             s = settings_for(prefix)
             kafka.ensure_topics(s)
@@ -428,41 +519,59 @@ def main() -> None:
             print(f"rep {rep + 1} ceiling {ceilings[-1]:8.0f} records/s", flush=True)
 
         keys = ("rps", "p50", "p99", "server_us_per_req", "broker_us_per_req")
-        med = {v: {k: statistics.median(r[k] for r in rs) for k in keys}
-               for v, rs in results.items()}
+        med = {
+            v: {k: statistics.median(r[k] for r in rs) for k in keys} for v, rs in results.items()
+        }
+
         def ratio(a: str, b: str) -> float:
             pairs = zip(results[a], results[b], strict=True)
             return statistics.median(x["rps"] / y["rps"] for x, y in pairs)
 
         per_rep = {"ingest/bare": ratio("ingest", "bare"), "ingest/naive": ratio("ingest", "naive")}
-        medf = {v: {k: statistics.median(r[k] for r in rs) for k in ("p50", "p99")}
-                for v, rs in fixed.items()}
+        medf = {
+            v: {k: statistics.median(r[k] for r in rs) for k in ("p50", "p99")}
+            for v, rs in fixed.items()
+        }
         ceil = statistics.median(ceilings)
         print()
         print(f"medians of {args.reps} (wrk -t1 -c{args.connections} -d{args.duration}s):")
         for v in ("bare", "naive", "ingest"):
-            print(f"  {v:8s} {med[v]['rps']:8.0f} req/s  p50 {med[v]['p50']:.2f} ms  "
-                  f"p99 {med[v]['p99']:.2f} ms  | {args.rate:.0f}/s: p50 {medf[v]['p50']:.2f} ms  "
-                  f"p99 {medf[v]['p99']:.2f} ms  | CPU per request: server "
-                  f"{med[v]['server_us_per_req']:.0f} us, "
-                  f"broker {med[v]['broker_us_per_req']:.0f} us")
+            print(
+                f"  {v:8s} {med[v]['rps']:8.0f} req/s  p50 {med[v]['p50']:.2f} ms  "
+                f"p99 {med[v]['p99']:.2f} ms  | {args.rate:.0f}/s: p50 {medf[v]['p50']:.2f} ms  "
+                f"p99 {medf[v]['p99']:.2f} ms  | CPU per request: server "
+                f"{med[v]['server_us_per_req']:.0f} us, "
+                f"broker {med[v]['broker_us_per_req']:.0f} us"
+            )
         print(f"  ceiling  {ceil:8.0f} records/s")
         print(f"  ingest / bare  = {med['ingest']['rps'] / med['bare']['rps']:.2f}")
         print(f"  ingest / naive = {med['ingest']['rps'] / med['naive']['rps']:.2f}")
         print(f"  ingest / ceiling = {med['ingest']['rps'] / ceil:.2f}")
-        print(f"  median of per-repetition ratios: ingest/bare {per_rep['ingest/bare']:.2f}, "
-              f"ingest/naive {per_rep['ingest/naive']:.2f}")
+        print(
+            f"  median of per-repetition ratios: ingest/bare {per_rep['ingest/bare']:.2f}, "
+            f"ingest/naive {per_rep['ingest/naive']:.2f}"
+        )
         cpu_b, cpu_n, cpu_i = (med[v]["server_us_per_req"] for v in ("bare", "naive", "ingest"))
-        print(f"  server CPU per request, bare/ingest = {cpu_b / cpu_i:.2f}, "
-              f"naive/ingest = {cpu_n / cpu_i:.2f} (throughput each would reach on a core "
-              "of its own, relative to ingest)")
+        print(
+            f"  server CPU per request, bare/ingest = {cpu_b / cpu_i:.2f}, "
+            f"naive/ingest = {cpu_n / cpu_i:.2f} (throughput each would reach on a core "
+            "of its own, relative to ingest)"
+        )
         if "ingest" in rss:
-            print(f"  ingest RSS after its last run: {rss['ingest'][0]:.0f} MiB "
-                  f"(peak {rss['ingest'][1]:.0f} MiB)")
-        out: dict[str, Any] = {"median": med, "fixed_rate_median": medf, "ceiling": ceil,
-                               "per_rep_ratio_median": per_rep,
-                               "runs": results, "fixed_runs": fixed, "ceilings": ceilings,
-                               "rss_mb": rss}
+            print(
+                f"  ingest RSS after its last run: {rss['ingest'][0]:.0f} MiB "
+                f"(peak {rss['ingest'][1]:.0f} MiB)"
+            )
+        out: dict[str, Any] = {
+            "median": med,
+            "fixed_rate_median": medf,
+            "ceiling": ceil,
+            "per_rep_ratio_median": per_rep,
+            "runs": results,
+            "fixed_runs": fixed,
+            "ceilings": ceilings,
+            "rss_mb": rss,
+        }
         if not args.skip_spool:
             out["spool"] = spool_bench(wrk, script, data, args, tmp, settings_for)
         if args.soak:
@@ -488,8 +597,11 @@ def spool_bench(
     try:
         r = run_wrk(wrk, server.url, script, data, args.duration, args.connections)
         depth = _depth(server.url)
-        print(f"spool: {r['rps']:.0f} callbacks/s into the spool (broker down), p50 "
-              f"{r['p50']:.2f} ms p99 {r['p99']:.2f} ms; depth {depth:.0f}", flush=True)
+        print(
+            f"spool: {r['rps']:.0f} callbacks/s into the spool (broker down), p50 "
+            f"{r['p50']:.2f} ms p99 {r['p99']:.2f} ms; depth {depth:.0f}",
+            flush=True,
+        )
         broker = EmbeddedBroker(port=port)
         broker.start()
         try:
@@ -506,20 +618,26 @@ def spool_bench(
                 time.sleep(0.05)
             assert t_first is not None
             drain = first_depth / max(now - t_first, 1e-6)
-            print(f"spool: drained {start_depth:.0f} callbacks at {drain:.0f} callbacks/s",
-                  flush=True)
+            print(
+                f"spool: drained {start_depth:.0f} callbacks at {drain:.0f} callbacks/s", flush=True
+            )
         finally:
             server.stop()
             broker.kill()
     finally:
         if server.proc.poll() is None:
             server.stop()
-    return {"into_spool_rps": r["rps"], "into_spool_p99": r["p99"], "drain_rps": drain,
-            "depth": depth}
+    return {
+        "into_spool_rps": r["rps"],
+        "into_spool_p99": r["p99"],
+        "drain_rps": drain,
+        "depth": depth,
+    }
 
 
-def soak(wrk: str, script: Path, data: Path, args: Any, tmp: Path, settings_for: Any,
-         bootstrap: str) -> dict[str, float]:
+def soak(
+    wrk: str, script: Path, data: Path, args: Any, tmp: Path, settings_for: Any, bootstrap: str
+) -> dict[str, float]:
     """Ingest alone under wrk for ``--soak`` seconds; its RSS sampled every second."""
     import threading
 
@@ -549,11 +667,18 @@ def soak(wrk: str, script: Path, data: Path, args: Any, tmp: Path, settings_for:
         cur, hwm = server.rss_mb()
     finally:
         server.stop()
-    print(f"soak: {total:.0f} callbacks in {args.soak} s ({r['rps']:.0f}/s); ingest RSS "
-          f"{samples[0] if samples else cur:.0f} MiB after 1 s, {cur:.0f} MiB at the end, "
-          f"peak {max(peak, hwm):.0f} MiB", flush=True)
-    return {"callbacks": total, "rss_first_mb": samples[0] if samples else cur,
-            "rss_end_mb": cur, "rss_peak_mb": max(peak, hwm)}
+    print(
+        f"soak: {total:.0f} callbacks in {args.soak} s ({r['rps']:.0f}/s); ingest RSS "
+        f"{samples[0] if samples else cur:.0f} MiB after 1 s, {cur:.0f} MiB at the end, "
+        f"peak {max(peak, hwm):.0f} MiB",
+        flush=True,
+    )
+    return {
+        "callbacks": total,
+        "rss_first_mb": samples[0] if samples else cur,
+        "rss_end_mb": cur,
+        "rss_peak_mb": max(peak, hwm),
+    }
 
 
 def _depth(url: str) -> float:

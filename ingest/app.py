@@ -56,7 +56,8 @@ def create_app(
     metrics = IngestMetrics()
     publisher = Publisher(settings, metrics, **publisher_options)
     reader = TwilioRequestReader(
-        SignatureChecker(settings.twilio_auth_token, settings.public_base), settings.public_base,
+        SignatureChecker(settings.twilio_auth_token, settings.public_base),
+        settings.public_base,
         settings.twilio_account_sid,
     )
 
@@ -71,10 +72,14 @@ def create_app(
     status_route = StatusCallbackRoute(reader, publisher, metrics)
     routes = [
         Route("/twilio/status", status_route, methods=["GET", "POST"]),
-        Route("/twilio/voice", VoiceRoute(reader, metrics, settings.forward_to,
-                                          settings.status_callback_url), methods=["POST"]),
-        Route("/dial", DialRoute(settings, bind_host, publisher, metrics).endpoint,
-              methods=["POST"]),
+        Route(
+            "/twilio/voice",
+            VoiceRoute(reader, metrics, settings.forward_to, settings.status_callback_url),
+            methods=["POST"],
+        ),
+        Route(
+            "/dial", DialRoute(settings, bind_host, publisher, metrics).endpoint, methods=["POST"]
+        ),
         *health_routes(metrics.registry, publisher.ready),
     ]
     app = IngestApp(routes=routes, lifespan=lifespan, exception_handlers=JSON_HTTP_ERRORS)

@@ -128,6 +128,9 @@ def _only(pairs: list[list[str]], name: str) -> str:
                 )
             found = v
     if found is None:
-        raise CallbackError(400, "missing-" + ("call-sid" if name == "CallSid" else "account-sid"),
-                            f"the callback has no {name}")
+        raise CallbackError(
+            400,
+            "missing-" + ("call-sid" if name == "CallSid" else "account-sid"),
+            f"the callback has no {name}",
+        )
     return found

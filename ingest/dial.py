@@ -46,8 +46,9 @@ class DialRoute:
         response = await self._handle(request)
         self.metrics.dial_requests.labels(status=str(response.status_code)).inc()
         if response.status_code >= 400:
-            log.warning("dial rejected", extra={"status": response.status_code,
-                                                "reason": _code(response)})
+            log.warning(
+                "dial rejected", extra={"status": response.status_code, "reason": _code(response)}
+            )
         return response
 
     async def _handle(self, request: Request) -> Response:

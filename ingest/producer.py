@@ -83,9 +83,7 @@ class Outbox:
     def __init__(self, loop: asyncio.AbstractEventLoop, bridge: Bridge) -> None:
         self._loop = loop
         self._bridge = bridge
-        self._items: list[
-            tuple[KafkaProducer, str, bytes, bytes, asyncio.Future[None], float]
-        ] = []
+        self._items: list[tuple[KafkaProducer, str, bytes, bytes, asyncio.Future[None], float]] = []
         self._scheduled = False
 
     def send(

@@ -93,15 +93,18 @@ class Publisher:
         self.depth = await loop.run_in_executor(self._spool_exec, self.spool.count)
         self.metrics.spool_depth.set(self.depth)
         if self.depth:
-            log.warning("spool not empty at start; draining it first",
-                        extra={"spool_depth": self.depth})
+            log.warning(
+                "spool not empty at start; draining it first", extra={"spool_depth": self.depth}
+            )
             self.spooling = True
         else:
             try:
                 self.producer = await loop.run_in_executor(self._kafka_exec, self._new_producer)
             except Exception as e:
-                log.warning("kafka unreachable at start; callbacks go to the spool",
-                            extra={"reason": reason(e)})
+                log.warning(
+                    "kafka unreachable at start; callbacks go to the spool",
+                    extra={"reason": reason(e)},
+                )
                 self.spooling = True
         self._drainer = asyncio.create_task(self._drain_loop(), name="ingest-spool-drain")
 
@@ -185,8 +188,10 @@ class Publisher:
 
     def _kafka_down(self, exc: BaseException) -> None:
         if not self.spooling:
-            log.warning("kafka not acknowledging; callbacks go to the spool until it is back",
-                        extra={"reason": reason(exc)})
+            log.warning(
+                "kafka not acknowledging; callbacks go to the spool until it is back",
+                extra={"reason": reason(exc)},
+            )
             self.spooling = True
         self._drop_producer()
         self._wake.set()
@@ -222,8 +227,7 @@ class Publisher:
                     self._spool_exec, self.spool.append_many, [r for r, _ in batch]
                 )
             except Exception as e:
-                log.error("spool commit failed",
-                          extra={"reason": reason(e), "records": len(batch)})
+                log.error("spool commit failed", extra={"reason": reason(e), "records": len(batch)})
                 self.depth -= len(batch)
                 for _, f in batch:
                     if not f.done():
@@ -302,5 +306,3 @@ class Publisher:
         writable = await loop.run_in_executor(self._spool_exec, self.spool.writable)
         detail["spool_writable"] = writable
         return writable, detail
-
-

@@ -70,8 +70,10 @@ class StatusCallbackRoute:
             outcome = await self.publisher.publish(req.identity.call_sid.encode(), value)
         except Unavailable as e:
             self.metrics.outcome["unavailable"].inc()
-            log.error("callback not accepted: neither kafka nor the spool can take it",
-                      extra={"reason": str(e), "status": 503, "call_sid": req.identity.call_sid})
+            log.error(
+                "callback not accepted: neither kafka nor the spool can take it",
+                extra={"reason": str(e), "status": 503, "call_sid": req.identity.call_sid},
+            )
             await error(503, "unavailable", "the callback could not be stored; retry later")(
                 scope, receive, send
             )
@@ -87,7 +89,12 @@ async def reject(
     metrics.outcome[_OUTCOME.get(e.code, "malformed")].inc()
     log.warning(
         "rejected",
-        extra={"reason": e.code, "status": e.status, "method": scope.get("method"),
-               "path": scope.get("path"), "detail": e.message},
+        extra={
+            "reason": e.code,
+            "status": e.status,
+            "method": scope.get("method"),
+            "path": scope.get("path"),
+            "detail": e.message,
+        },
     )
     await error(e.status, e.code, e.message)(scope, receive, send)

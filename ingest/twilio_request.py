@@ -44,7 +44,8 @@ class TwilioRequestReader:
         if method == "POST":
             if not is_form(_header(headers, b"content-type")):
                 raise CallbackError(
-                    415, "unsupported-media-type",
+                    415,
+                    "unsupported-media-type",
                     "send the parameters as application/x-www-form-urlencoded",
                 )
             length = _header(headers, b"content-length")
@@ -64,8 +65,13 @@ class TwilioRequestReader:
         if not self.checker.valid_path(path_and_query, signed, signature):
             raise CallbackError(403, "bad-signature", "the X-Twilio-Signature does not match")
         identity = identify(params, self.account_sid)
-        return SignedRequest(method, self.public_base + path_and_query, params, identity,
-                             _header(headers, IDEMPOTENCY_HEADER))
+        return SignedRequest(
+            method,
+            self.public_base + path_and_query,
+            params,
+            identity,
+            _header(headers, IDEMPOTENCY_HEADER),
+        )
 
 
 async def read_body(receive: Any, limit: int) -> bytes:

@@ -84,10 +84,13 @@ def test_environment_is_known_settings_that_validate(compose: dict[str, Any]) ->
     example = _example_env()
     known = set(ENV_VARS.values())
     bootstrap_host = compose["services"]["kafka"]["environment"][
-        "KAFKA_ADVERTISED_LISTENERS"].split("//")[1]
+        "KAFKA_ADVERTISED_LISTENERS"
+    ].split("//")[1]
     for name in ("topics", *SERVICES):
-        env = {k: _interpolate(str(v), example)
-               for k, v in compose["services"][name]["environment"].items()}
+        env = {
+            k: _interpolate(str(v), example)
+            for k, v in compose["services"][name]["environment"].items()
+        }
         assert set(env) <= known, f"{name}: unknown variables {set(env) - known}"
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == bootstrap_host
         Settings.from_env(env=env)  # raises on a bad value
@@ -127,9 +130,9 @@ def test_dockerfile_is_slim_non_root_and_copies_every_package() -> None:
 @pytest.mark.slow
 def test_the_wheel_the_image_installs_holds_every_service(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-         "-w", str(tmp_path), str(ROOT)],
-        check=True, capture_output=True,
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
     )
     (wheel,) = tmp_path.glob("callstream-*.whl")
     names = zipfile.ZipFile(wheel).namelist()

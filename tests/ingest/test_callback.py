@@ -13,8 +13,14 @@ SID = "CA" + "a" * 32
 def test_parse_keeps_order_repeats_and_empty_values() -> None:
     raw = b"b=2&a=1&b=&a=3&CalledCity=S%C3%A3o+Paulo&flag&&plus=%2B1&x=%"
     assert parse_pairs(raw) == [
-        ["b", "2"], ["a", "1"], ["b", ""], ["a", "3"], ["CalledCity", "São Paulo"],
-        ["flag", ""], ["plus", "+1"], ["x", "%"],
+        ["b", "2"],
+        ["a", "1"],
+        ["b", ""],
+        ["a", "3"],
+        ["CalledCity", "São Paulo"],
+        ["flag", ""],
+        ["plus", "+1"],
+        ["x", "%"],
     ]
 
 
@@ -52,8 +58,11 @@ def test_identify_ok() -> None:
         ([["AccountSid", ACCOUNT_SID], ["CallSid", "CA" + "A" * 32]], 400, "malformed-call-sid"),
         ([["AccountSid", ACCOUNT_SID], ["CallSid", "XX" + "a" * 32]], 400, "malformed-call-sid"),
         ([["AccountSid", "AC12"], ["CallSid", SID]], 400, "malformed-account-sid"),
-        ([["AccountSid", ACCOUNT_SID], ["CallSid", SID], ["CallSid", "CA" + "b" * 32]],
-         400, "malformed"),
+        (
+            [["AccountSid", ACCOUNT_SID], ["CallSid", SID], ["CallSid", "CA" + "b" * 32]],
+            400,
+            "malformed",
+        ),
         ([["AccountSid", OTHER_ACCOUNT_SID], ["CallSid", SID]], 403, "wrong-account"),
     ],
 )

@@ -22,17 +22,38 @@ def test_defaults() -> None:
 @pytest.mark.parametrize(
     ("env", "names"),
     [
-        ({}, ["TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID", "CALLSTREAM_PUBLIC_URL",
-              "KAFKA_BOOTSTRAP_SERVERS"]),
-        ({"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "CALLSTREAM_PUBLIC_URL": "https://h.example.com",
-          "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}, ["TWILIO_AUTH_TOKEN"]),
+        (
+            {},
+            [
+                "TWILIO_AUTH_TOKEN",
+                "TWILIO_ACCOUNT_SID",
+                "CALLSTREAM_PUBLIC_URL",
+                "KAFKA_BOOTSTRAP_SERVERS",
+            ],
+        ),
+        (
+            {
+                "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+                "CALLSTREAM_PUBLIC_URL": "https://h.example.com",
+                "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+            },
+            ["TWILIO_AUTH_TOKEN"],
+        ),
     ],
 )
 def test_missing_settings_exit_2_with_one_line(env: dict[str, str], names: list[str]) -> None:
-    keep = {k: v for k, v in os.environ.items()
-            if not k.startswith(("TWILIO_", "CALLSTREAM_", "KAFKA_"))}
-    r = subprocess.run([sys.executable, "-m", "callstream.cli", "ingest"], env={**keep, **env},
-                       capture_output=True, text=True, timeout=60)
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TWILIO_", "CALLSTREAM_", "KAFKA_"))
+    }
+    r = subprocess.run(
+        [sys.executable, "-m", "callstream.cli", "ingest"],
+        env={**keep, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr

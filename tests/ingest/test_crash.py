@@ -46,11 +46,17 @@ def ingest_process(settings: Settings, port: int, log: Path) -> Iterator[subproc
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "callstream.cli", "ingest", "--port", str(port)],
-            env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+            env=env,
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
         )
     try:
-        wait_until(lambda: b'"event": "ready"' in log.read_bytes() or proc.poll() is not None,
-                   timeout=30, what="ingest ready line")
+        wait_until(
+            lambda: b'"event": "ready"' in log.read_bytes() or proc.poll() is not None,
+            timeout=30,
+            what="ingest ready line",
+        )
         assert proc.poll() is None, log.read_text()
         yield proc
     finally:
@@ -103,7 +109,7 @@ class Load:
 
 def check_topic(settings: Settings, acked: list[tuple[str, int]]) -> None:
     records = read_topic(settings, settings.topic(topics.CALL_STATUS), expect=len(acked))
-    records += read_topic(settings, settings.topic(topics.CALL_STATUS), idle=0.5)[len(records):]
+    records += read_topic(settings, settings.topic(topics.CALL_STATUS), idle=0.5)[len(records) :]
     seen: list[tuple[str, int]] = []
     for r in records:
         params = dict(json.loads(r.value)["params"])
@@ -123,8 +129,10 @@ def test_kill_9_under_load(fresh_broker: EmbeddedBroker, tmp_path: Path) -> None
     port = free_port()
 
     # phase 1: broker up, every callback produced directly
-    with ingest_process(settings, port, tmp_path / "1.log") as proc, \
-            Load(f"http://127.0.0.1:{port}") as load:
+    with (
+        ingest_process(settings, port, tmp_path / "1.log") as proc,
+        Load(f"http://127.0.0.1:{port}") as load,
+    ):
         wait_until(lambda: load.count() >= 300, timeout=60, what="300 callbacks answered")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
@@ -143,10 +151,14 @@ def test_kill_9_under_load(fresh_broker: EmbeddedBroker, tmp_path: Path) -> None
     fresh_broker.restart()
     kafka.ensure_topics(settings)
     log = tmp_path / "3.log"
-    with ingest_process(settings, port, log), \
-            httpx.Client(base_url=f"http://127.0.0.1:{port}") as c:
-        wait_until(lambda: c.get("/readyz").json() == {"status": "ready", "kafka": True,
-                                                        "spool_depth": 0},
-                   timeout=30, what="spool drained after restart")
+    with (
+        ingest_process(settings, port, log),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}") as c,
+    ):
+        wait_until(
+            lambda: c.get("/readyz").json() == {"status": "ready", "kafka": True, "spool_depth": 0},
+            timeout=30,
+            what="spool drained after restart",
+        )
     assert b"spool not empty at start" in log.read_bytes()
     check_topic(settings, load.acked)

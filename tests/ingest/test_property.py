@@ -45,8 +45,11 @@ def test_signed_form_validates_and_round_trips(extra: list[tuple[str, str]], que
 @settings(max_examples=150, deadline=None)
 @given(extra=pairs_strategy)
 def test_signed_get_validates_and_round_trips(extra: list[tuple[str, str]]) -> None:
-    sent = [("CallSid", SID), ("AccountSid", ACCOUNT_SID),
-            *[p for p in extra if p[0] not in ("CallSid", "AccountSid")]]
+    sent = [
+        ("CallSid", SID),
+        ("AccountSid", ACCOUNT_SID),
+        *[p for p in extra if p[0] not in ("CallSid", "AccountSid")],
+    ]
     query = form(sent).decode()
     url = signed_url("https://hooks.example.com", "/twilio/status", query)
     signature = sign(url, None)

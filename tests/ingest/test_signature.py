@@ -65,13 +65,21 @@ def test_vector_b_port_variants_accepted(url: str, signature: str) -> None:
 
 
 def test_vector_c_repeated_keys() -> None:
-    pairs = [("Sid", "CA123"), ("SidAccount", "AC123"), ("Digits", "5678"),
-             ("Digits", "1234"), ("Digits", "1234")]
+    pairs = [
+        ("Sid", "CA123"),
+        ("SidAccount", "AC123"),
+        ("Digits", "5678"),
+        ("Digits", "1234"),
+        ("Digits", "1234"),
+    ]
     assert checker.sign(URL, mp(pairs)) == "IK+Dwps556ElfBT0I3Rgjkr1wJU="
     assert checker.valid(URL, mp(pairs), "IK+Dwps556ElfBT0I3Rgjkr1wJU=")
     # a plain dict would keep only one Digits value and fail: MultiParams keeps them all
-    assert not checker.valid(URL, {"Sid": "CA123", "SidAccount": "AC123", "Digits": "1234"},  # type: ignore[arg-type]
-                             "IK+Dwps556ElfBT0I3Rgjkr1wJU=")
+    assert not checker.valid(
+        URL,
+        {"Sid": "CA123", "SidAccount": "AC123", "Digits": "1234"},  # type: ignore[arg-type]
+        "IK+Dwps556ElfBT0I3Rgjkr1wJU=",
+    )
 
 
 def test_vector_d_json_body_hash_is_the_validators_not_ours() -> None:
@@ -85,10 +93,16 @@ def test_vector_d_json_body_hash_is_the_validators_not_ours() -> None:
 
 
 def test_vector_e_twilio_security_page_example() -> None:
-    pairs = [("CallSid", "CA1234567890ABCDE"), ("Caller", "+14158675310"), ("Digits", "1234"),
-             ("From", "+14158675310"), ("To", "+18005551212")]
-    assert checker.valid("https://example.com/myapp.php?foo=1&bar=2", mp(pairs),
-                         "L/OH5YylLD5NRKLltdqwSvS0BnU=")
+    pairs = [
+        ("CallSid", "CA1234567890ABCDE"),
+        ("Caller", "+14158675310"),
+        ("Digits", "1234"),
+        ("From", "+14158675310"),
+        ("To", "+18005551212"),
+    ]
+    assert checker.valid(
+        "https://example.com/myapp.php?foo=1&bar=2", mp(pairs), "L/OH5YylLD5NRKLltdqwSvS0BnU="
+    )
 
 
 @pytest.mark.parametrize(
@@ -106,11 +120,16 @@ def test_vector_f_credentials_in_url(url: str, signature: str) -> None:
 
 
 G_PARAMS = [
-    ("AccountSid", "AC00000000000000000000000000000000"), ("ApiVersion", "2010-04-01"),
-    ("CallSid", "CA11111111111111111111111111111111"), ("CallStatus", "ringing"),
-    ("CallbackSource", "call-progress-events"), ("Direction", "outbound-api"),
-    ("From", "+15005550006"), ("SequenceNumber", "1"),
-    ("Timestamp", "Tue, 31 Aug 2010 20:36:28 +0000"), ("To", "+14155551212"),
+    ("AccountSid", "AC00000000000000000000000000000000"),
+    ("ApiVersion", "2010-04-01"),
+    ("CallSid", "CA11111111111111111111111111111111"),
+    ("CallStatus", "ringing"),
+    ("CallbackSource", "call-progress-events"),
+    ("Direction", "outbound-api"),
+    ("From", "+15005550006"),
+    ("SequenceNumber", "1"),
+    ("Timestamp", "Tue, 31 Aug 2010 20:36:28 +0000"),
+    ("To", "+14155551212"),
 ]
 G_URL = "https://example.com/twilio/status?tenant=acme"
 G_SIG = "YABU54c61PoWDnFRTViy1tNElZA="
@@ -145,11 +164,31 @@ def test_non_ascii_and_empty_values_sign_and_validate() -> None:
 @pytest.mark.parametrize(
     ("base", "path", "query", "expected"),
     [
-        ("https://hooks.example.com", "/twilio/status", "", "https://hooks.example.com/twilio/status"),
-        ("https://hooks.example.com/", "/twilio/status", "a=1", "https://hooks.example.com/twilio/status?a=1"),
+        (
+            "https://hooks.example.com",
+            "/twilio/status",
+            "",
+            "https://hooks.example.com/twilio/status",
+        ),
+        (
+            "https://hooks.example.com/",
+            "/twilio/status",
+            "a=1",
+            "https://hooks.example.com/twilio/status?a=1",
+        ),
         # a path-stripping ingress: Twilio called /cs/twilio/status, the app sees /twilio/status
-        ("https://example.com/cs", "/twilio/status", "t=acme", "https://example.com/cs/twilio/status?t=acme"),
-        ("https://example.com:8443", "/twilio/status", "q=%27x%27", "https://example.com:8443/twilio/status?q=%27x%27"),
+        (
+            "https://example.com/cs",
+            "/twilio/status",
+            "t=acme",
+            "https://example.com/cs/twilio/status?t=acme",
+        ),
+        (
+            "https://example.com:8443",
+            "/twilio/status",
+            "q=%27x%27",
+            "https://example.com:8443/twilio/status?q=%27x%27",
+        ),
     ],
 )
 def test_signed_url(base: str, path: str, query: str, expected: str) -> None:
@@ -163,9 +202,15 @@ def test_empty_token_refused() -> None:
 
 @pytest.mark.parametrize(
     "base",
-    ["https://mycompany.com", "https://mycompany.com:443", "http://mycompany.com",
-     "http://mycompany.com:80", "https://mycompany.com:1234", "http://mycompany.com:1234/prefix",
-     "https://example.com/cs/"],
+    [
+        "https://mycompany.com",
+        "https://mycompany.com:443",
+        "http://mycompany.com",
+        "http://mycompany.com:80",
+        "https://mycompany.com:1234",
+        "http://mycompany.com:1234/prefix",
+        "https://example.com/cs/",
+    ],
 )
 @pytest.mark.parametrize("signed_as", ["with-port", "without-port", "as-is", "other-port"])
 def test_fast_path_agrees_with_request_validator(base: str, signed_as: str) -> None:
@@ -176,8 +221,12 @@ def test_fast_path_agrees_with_request_validator(base: str, signed_as: str) -> N
     path = "/myapp.php?foo=1&bar=2"
     url = base.rstrip("/") + path
     parsed = urlparse(url)
-    sign_url = {"with-port": add_port(parsed), "without-port": remove_port(parsed), "as-is": url,
-                "other-port": url.replace("mycompany.com", "mycompany.com:8080", 1)}[signed_as]
+    sign_url = {
+        "with-port": add_port(parsed),
+        "without-port": remove_port(parsed),
+        "as-is": url,
+        "other-port": url.replace("mycompany.com", "mycompany.com:8080", 1),
+    }[signed_as]
     sig = checker.sign(sign_url, mp(PARAMS_A))
     expected = RequestValidator(TOKEN).validate(url, mp(PARAMS_A), sig)
     assert SignatureChecker(TOKEN, base).valid_path(path, mp(PARAMS_A), sig) == expected

@@ -68,8 +68,11 @@ def test_broker_down_spools_then_drains_in_order_exactly_once(
         # ingest must not auto-create them (4 partitions) in the meantime
         fresh_broker.restart()
         kafka.ensure_topics(settings)
-        wait_until(lambda: publisher.depth == 0 and not publisher.spooling, timeout=30,
-                   what="spool drained")
+        wait_until(
+            lambda: publisher.depth == 0 and not publisher.spooling,
+            timeout=30,
+            what="spool drained",
+        )
         # back on the direct path
         after = callback(sids[0], "completed", 21)
         assert post_callback(client, after).status_code == 204

@@ -31,13 +31,26 @@ def test_signed_callbacks_arrive_byte_for_byte(settings: Settings) -> None:
         (sid_a, callback(sid_a, "initiated", 0)),
         (sid_b, callback(sid_b, "ringing", 0, CalledCity="São Paulo", ToZip="")),
         # repeated names, out of alphabetical order, an unknown new parameter, emoji
-        (sid_a, [*callback(sid_a, "ringing", 1), ("StirStatus", "A"), ("Custom", "x"),
-                 ("Custom", ""), ("Custom", "y z&="), ("NewParam", "☎ 日本")]),
+        (
+            sid_a,
+            [
+                *callback(sid_a, "ringing", 1),
+                ("StirStatus", "A"),
+                ("Custom", "x"),
+                ("Custom", ""),
+                ("Custom", "y z&="),
+                ("NewParam", "☎ 日本"),
+            ],
+        ),
     ]
     with served_ingest(settings) as (_, client):
         for _, pairs in sent:
-            r = post_callback(client, pairs, query="tenant=acme&x=%27q%27",
-                              headers={"I-Twilio-Idempotency-Token": "tok-1"})
+            r = post_callback(
+                client,
+                pairs,
+                query="tenant=acme&x=%27q%27",
+                headers={"I-Twilio-Idempotency-Token": "tok-1"},
+            )
             assert r.status_code == 204, r.text
             assert r.content == b""
         metrics = client.get("/metrics").text
@@ -46,7 +59,8 @@ def test_signed_callbacks_arrive_byte_for_byte(settings: Settings) -> None:
     for rec, env in zip(records, envelopes(records), strict=True):
         by_key.setdefault(rec.key, []).append(env)
     assert [e["params"] for e in by_key[sid_a.encode()]] == [
-        [list(p) for p in sent[0][1]], [list(p) for p in sent[2][1]]
+        [list(p) for p in sent[0][1]],
+        [list(p) for p in sent[2][1]],
     ]
     (env_b,) = by_key[sid_b.encode()]
     assert env_b["params"] == [list(p) for p in sent[1][1]]
@@ -80,6 +94,7 @@ def test_rejected_requests_append_nothing(settings: Settings) -> None:
     good = callback(sid)
     url = PUBLIC + "/twilio/status"
     with served_ingest(settings) as (_, client):
+
         def post(body: bytes, headers: dict[str, str]) -> httpx.Response:
             return client.post("/twilio/status", content=body, headers=headers)
 
@@ -87,53 +102,129 @@ def test_rejected_requests_append_nothing(settings: Settings) -> None:
         wrong = ("A" if sig[0] != "A" else "B") + sig[1:]
         cases: list[tuple[str, httpx.Response, int, str]] = [
             ("unsigned", post(form(good), {"Content-Type": FORM}), 403, "missing-signature"),
-            ("wrong signature", post(form(good), {"Content-Type": FORM,
-                                                   "X-Twilio-Signature": wrong}),
-             403, "bad-signature"),
-            ("tampered body", post(form([*good[:-1], ("To", "+14155550000")]),
-                                   {"Content-Type": FORM, "X-Twilio-Signature": sig}),
-             403, "bad-signature"),
-            ("extra parameter", post(form([*good, ("Extra", "1")]),
-                                     {"Content-Type": FORM, "X-Twilio-Signature": sig}),
-             403, "bad-signature"),
-            ("signed for another URL", post_callback(client, good, path="/twilio/status",
-                                                     public="https://evil.example.com"),
-             403, "bad-signature"),
-            ("signed with another token", post_callback(client, good, token="other-token"),
-             403, "bad-signature"),
-            ("query added after signing", client.post(
-                "/twilio/status?x=1", content=form(good),
-                headers={"Content-Type": FORM, "X-Twilio-Signature": sig}), 403, "bad-signature"),
-            ("wrong account", post_callback(
-                client, [("AccountSid", OTHER_ACCOUNT_SID), *good[1:]]), 403, "wrong-account"),
-            ("no CallSid", post_callback(client, [p for p in good if p[0] != "CallSid"]),
-             400, "missing-call-sid"),
-            ("malformed CallSid", post_callback(
-                client, [(k, "CA123" if k == "CallSid" else v) for k, v in good]),
-             400, "malformed-call-sid"),
+            (
+                "wrong signature",
+                post(form(good), {"Content-Type": FORM, "X-Twilio-Signature": wrong}),
+                403,
+                "bad-signature",
+            ),
+            (
+                "tampered body",
+                post(
+                    form([*good[:-1], ("To", "+14155550000")]),
+                    {"Content-Type": FORM, "X-Twilio-Signature": sig},
+                ),
+                403,
+                "bad-signature",
+            ),
+            (
+                "extra parameter",
+                post(
+                    form([*good, ("Extra", "1")]), {"Content-Type": FORM, "X-Twilio-Signature": sig}
+                ),
+                403,
+                "bad-signature",
+            ),
+            (
+                "signed for another URL",
+                post_callback(
+                    client, good, path="/twilio/status", public="https://evil.example.com"
+                ),
+                403,
+                "bad-signature",
+            ),
+            (
+                "signed with another token",
+                post_callback(client, good, token="other-token"),
+                403,
+                "bad-signature",
+            ),
+            (
+                "query added after signing",
+                client.post(
+                    "/twilio/status?x=1",
+                    content=form(good),
+                    headers={"Content-Type": FORM, "X-Twilio-Signature": sig},
+                ),
+                403,
+                "bad-signature",
+            ),
+            (
+                "wrong account",
+                post_callback(client, [("AccountSid", OTHER_ACCOUNT_SID), *good[1:]]),
+                403,
+                "wrong-account",
+            ),
+            (
+                "no CallSid",
+                post_callback(client, [p for p in good if p[0] != "CallSid"]),
+                400,
+                "missing-call-sid",
+            ),
+            (
+                "malformed CallSid",
+                post_callback(client, [(k, "CA123" if k == "CallSid" else v) for k, v in good]),
+                400,
+                "malformed-call-sid",
+            ),
             ("no AccountSid", post_callback(client, good[1:]), 400, "missing-account-sid"),
-            ("malformed AccountSid", post_callback(
-                client, [("AccountSid", "AC" + "Z" * 32), *good[1:]]),
-             400, "malformed-account-sid"),
-            ("not UTF-8", post(form(good) + b"&City=%FF",
-                               {"Content-Type": FORM, "X-Twilio-Signature": sig}),
-             400, "malformed"),
-            ("JSON", post(json.dumps(dict(good)).encode(),
-                          {"Content-Type": "application/json", "X-Twilio-Signature": sig}),
-             415, "unsupported-media-type"),
-            ("multipart", client.post("/twilio/status", files={"a": b"b"},
-                                      headers={"X-Twilio-Signature": sig}),
-             415, "unsupported-media-type"),
-            ("no content type", post(form(good), {"X-Twilio-Signature": sig}),
-             415, "unsupported-media-type"),
-            ("oversized (Content-Length)", post(b"a=" + b"x" * 70000,
-                                                {"Content-Type": FORM, "X-Twilio-Signature": sig}),
-             413, "too-large"),
-            ("oversized (chunked)", client.post(
-                "/twilio/status", content=iter([b"a=", b"x" * 40000, b"x" * 40000]),
-                headers={"Content-Type": FORM, "X-Twilio-Signature": sig}), 413, "too-large"),
-            ("unsigned GET", client.get("/twilio/status?" + form(good).decode()),
-             403, "missing-signature"),
+            (
+                "malformed AccountSid",
+                post_callback(client, [("AccountSid", "AC" + "Z" * 32), *good[1:]]),
+                400,
+                "malformed-account-sid",
+            ),
+            (
+                "not UTF-8",
+                post(form(good) + b"&City=%FF", {"Content-Type": FORM, "X-Twilio-Signature": sig}),
+                400,
+                "malformed",
+            ),
+            (
+                "JSON",
+                post(
+                    json.dumps(dict(good)).encode(),
+                    {"Content-Type": "application/json", "X-Twilio-Signature": sig},
+                ),
+                415,
+                "unsupported-media-type",
+            ),
+            (
+                "multipart",
+                client.post(
+                    "/twilio/status", files={"a": b"b"}, headers={"X-Twilio-Signature": sig}
+                ),
+                415,
+                "unsupported-media-type",
+            ),
+            (
+                "no content type",
+                post(form(good), {"X-Twilio-Signature": sig}),
+                415,
+                "unsupported-media-type",
+            ),
+            (
+                "oversized (Content-Length)",
+                post(b"a=" + b"x" * 70000, {"Content-Type": FORM, "X-Twilio-Signature": sig}),
+                413,
+                "too-large",
+            ),
+            (
+                "oversized (chunked)",
+                client.post(
+                    "/twilio/status",
+                    content=iter([b"a=", b"x" * 40000, b"x" * 40000]),
+                    headers={"Content-Type": FORM, "X-Twilio-Signature": sig},
+                ),
+                413,
+                "too-large",
+            ),
+            (
+                "unsigned GET",
+                client.get("/twilio/status?" + form(good).decode()),
+                403,
+                "missing-signature",
+            ),
         ]
         for name, r, status, code in cases:
             assert r.status_code == status, (name, r.status_code, r.text)
@@ -153,10 +244,15 @@ def test_rejected_requests_append_nothing(settings: Settings) -> None:
 def test_rejections_are_logged_without_the_token(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="callstream.ingest"), \
-            served_ingest(settings) as (_, client):
-        r = client.post("/twilio/status", content=form(callback(call_sid())),
-                        headers={"Content-Type": FORM, "X-Twilio-Signature": "nope"})
+    with (
+        caplog.at_level(logging.WARNING, logger="callstream.ingest"),
+        served_ingest(settings) as (_, client),
+    ):
+        r = client.post(
+            "/twilio/status",
+            content=form(callback(call_sid())),
+            headers={"Content-Type": FORM, "X-Twilio-Signature": "nope"},
+        )
         assert r.status_code == 403
     rejected = [rec for rec in caplog.records if rec.getMessage() == "rejected"]
     assert len(rejected) == 1
