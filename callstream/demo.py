@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from callstream.callstatus import TERMINAL
+
 FROM = "+15005550001"
 DEMO_CALLS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("+15005550101", "answered, short talk", {"outcome": "answered", "ring": 2, "talk": 4}),
@@ -27,7 +29,6 @@ DEMO_CALLS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ),
     ("+15005550106", "answered, long talk", {"outcome": "answered", "ring": 1, "talk": 12}),
 )
-TERMINAL = {"completed", "busy", "failed", "no-answer", "canceled"}
 
 
 def scenario_file(folder: Path) -> Path:

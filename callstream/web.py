@@ -105,7 +105,9 @@ def health_routes(registry: CollectorRegistry, ready: ReadyCheck) -> list[Route]
     ]
 
 
-class _Server(uvicorn.Server):
+class Server(uvicorn.Server):
+    """uvicorn's server that logs one "ready" line and exits 0 after a requested stop."""
+
     def __init__(self, config: uvicorn.Config, service: str) -> None:
         super().__init__(config)
         self.service = service
@@ -127,8 +129,10 @@ class _Server(uvicorn.Server):
             )
 
 
-def serve(app: Any, host: str, port: int, service: str, **config: Any) -> None:
-    """Run ``app`` until SIGTERM or Ctrl-C; log one line when it accepts connections."""
+def make_server(
+    app: Any, host: str, port: int, service: str, graceful_s: int = 10, **config: Any
+) -> Server:
+    """The uvicorn server every service runs: no access log, our JSON logging, lifespan on."""
     cfg = uvicorn.Config(
         app,
         host=host,
@@ -136,10 +140,15 @@ def serve(app: Any, host: str, port: int, service: str, **config: Any) -> None:
         log_config=None,
         access_log=False,
         lifespan="on",
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=graceful_s,
         **config,
     )
-    server = _Server(cfg, service)
+    return Server(cfg, service)
+
+
+def serve(app: Any, host: str, port: int, service: str, **config: Any) -> None:
+    """Run ``app`` until SIGTERM or Ctrl-C; log one line when it accepts connections."""
+    server = make_server(app, host, port, service, **config)
     server.run()
     if not server.started:
         raise SystemExit(f"callstream {service}: error: could not listen on {host}:{port}")

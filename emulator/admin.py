@@ -21,7 +21,7 @@ from emulator.inbound import start_inbound
 async def _json_body(request: Request) -> Any:
     try:
         return json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, a huge int, nested too deep
         return None
 
 
@@ -56,7 +56,7 @@ def admin_routes(engine: Engine) -> list[Route]:
         from_, to, voice_url = body.get("from"), body.get("to"), body.get("voice_url")
         callback = body.get("status_callback")
         method = str(body.get("status_callback_method", "POST")).upper()
-        if account not in engine.config.accounts:
+        if not isinstance(account, str) or account not in engine.config.accounts:
             return error(400, "unknown-account", "account_sid is not an account of this emulator")
         for name, value in (("from", from_), ("to", to)):
             if not isinstance(value, str) or not is_callable_address(value):

@@ -5,20 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from callstream.callstatus import TERMINAL
 from emulator.timefmt import rfc2822
 
 API_VERSION = "2010-04-01"
-TERMINAL = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
-REST_STATUSES = (
-    "queued",
-    "ringing",
-    "in-progress",
-    "completed",
-    "busy",
-    "failed",
-    "no-answer",
-    "canceled",
-)
 SUBRESOURCES = (
     "notifications",
     "recordings",

@@ -6,8 +6,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from urllib.parse import urlencode
 
+from callstream.callstatus import REST_STATUSES
 from emulator import errors
-from emulator.calls import REST_STATUSES, Call, call_json
+from emulator.calls import Call, call_json
 from emulator.timefmt import parse_list_date
 
 DEFAULT_PAGE_SIZE = 50

@@ -23,25 +23,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-TERMINAL = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
-KNOWN_STATUSES = (
-    "queued",
-    "initiated",
-    "ringing",
-    "in-progress",
-    "completed",
-    "busy",
-    "failed",
-    "no-answer",
-    "canceled",
-)
-DIRECTIONS = (
-    "inbound",
-    "outbound-api",
-    "outbound-dial",
-    "trunking-terminating",
-    "trunking-originating",
-)
+from callstream.callstatus import CALLBACK_STATUSES, TERMINAL
+
+# every status a callback can carry (queued and initiated included) is a known status
+KNOWN_STATUSES = CALLBACK_STATUSES
 # stage column <- the CallStatus that marks it (``answered`` arrives as ``in-progress``)
 STAGES = (("initiated_at", "initiated"), ("ringing_at", "ringing"), ("answered_at", "in-progress"))
 STAGE_OF = {status: col for col, status in STAGES}

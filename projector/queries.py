@@ -13,7 +13,8 @@ import json
 import sqlite3
 from typing import Any
 
-from projector.fold import CALL_COLUMNS, DIRECTIONS, EVENT_COLUMNS, KNOWN_STATUSES
+from callstream.callstatus import DIRECTIONS
+from projector.fold import CALL_COLUMNS, EVENT_COLUMNS, KNOWN_STATUSES
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100

@@ -15,28 +15,15 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
-
-import uvicorn
 
 from callstream import kafka, topics
 from callstream.settings import Settings
-from callstream.web import BearerGuard
+from callstream.web import BearerGuard, make_server
 from projector.api import create_app
 from projector.consumer import LogWentBackwards, Projector, ProjectorError
 from projector.store import Store
 
 log = logging.getLogger("callstream.projector")
-
-
-class _Server(uvicorn.Server):
-    async def startup(self, sockets: Any = None) -> None:
-        await super().startup(sockets=sockets)
-        if self.started:
-            cfg = self.config
-            log.info(
-                "ready", extra={"url": f"http://{cfg.host}:{cfg.port}", "service_name": "projector"}
-            )
 
 
 @dataclass
@@ -53,16 +40,7 @@ def run_service(settings: Settings, host: str, port: int, db: Path) -> Outcome:
     store = Store(db, settings.topic(topics.CALL_STATUS))
     projector = Projector(settings, store, profile)
     app = create_app(db, BearerGuard(settings.api_token, host), projector.progress)
-    cfg = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-    )
-    server = _Server(cfg)
+    server = make_server(app, host, port, "projector", graceful_s=5)
     outcome = Outcome()
 
     def consume() -> None:
