@@ -1,0 +1,125 @@
+"""Malformed records on ``twilio.call-status`` (written by anyone with access to the topic,
+not only by ingest): the projector keeps each in ``rejected_events`` and goes on applying
+the good records after it, in the same run, without stopping."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from callstream import kafka, topics
+from callstream.settings import Settings
+from projector.consumer import Projector
+from projector.store import Store
+from tests.projector.support import callback, sid
+
+GOOD = json.loads(callback(sid(1), 0, "initiated", 1))
+
+
+def _env(**changes: object) -> bytes:
+    env = dict(GOOD)
+    for k, v in changes.items():
+        if v is _DROP:
+            env.pop(k, None)
+        else:
+            env[k] = v
+    return json.dumps(env).encode()
+
+
+_DROP = object()
+PARAMS_NO = {
+    name: [p for p in GOOD["params"] if p[0] != name]
+    for name in ("CallSid", "SequenceNumber", "CallStatus")
+}
+
+# (label, value) in the order produced; each is followed by a good record of its own call
+BAD: list[tuple[str, bytes | None]] = [
+    ("not-json", b"{not json"),
+    ("not-utf8", b"\xff\xfe\x00garbage"),
+    ("empty", b""),
+    ("null-value", None),
+    ("json-array", b"[1, 2, 3]"),
+    ("json-string", b'"hello"'),
+    ("wrong-v", _env(v=2)),
+    ("v-as-string", _env(v="1")),
+    ("no-v", _env(v=_DROP)),
+    ("no-params", _env(params=_DROP)),
+    ("params-not-list", _env(params={"CallSid": sid(9)})),
+    ("param-not-pair", _env(params=[["CallSid"]])),
+    ("param-value-number", _env(params=[["CallSid", 5]])),
+    ("no-received-at", _env(received_at=_DROP)),
+    ("no-url", _env(url=_DROP)),
+    ("no-call-sid", _env(params=PARAMS_NO["CallSid"])),
+    ("no-sequence-number", _env(params=PARAMS_NO["SequenceNumber"])),
+    ("no-call-status", _env(params=PARAMS_NO["CallStatus"])),
+    ("bad-sequence-number", _env(params=[*PARAMS_NO["SequenceNumber"], ["SequenceNumber", "x"]])),
+    (
+        "huge-sequence-number",
+        _env(params=[*PARAMS_NO["SequenceNumber"], ["SequenceNumber", "9" * 400]]),
+    ),
+    ("nested-list", b"[" * 5000 + b"]" * 5000),
+    ("nested-object", b'{"a":' * 3000 + b"1" + b"}" * 3000),
+    ("nul-bytes", b"\x00" * 64),
+    ("one-megabyte", b'{"v": 1, "pad": "' + b"x" * (1000 * 1000) + b'"}'),
+]
+
+
+def test_malformed_records_are_quarantined_and_good_ones_still_applied(
+    settings: Settings,
+) -> None:
+    topic = settings.topic(topics.CALL_STATUS)
+    producer = kafka.make_producer(settings, "fuzz-records", max_request_size=4 * 1024 * 1024)
+    try:
+        producer.send(topic, key=b"first", value=callback(sid(1), 0, "initiated", 1)).get(30)
+        for i, (_label, value) in enumerate(BAD):
+            producer.send(topic, key=f"bad{i}".encode(), value=value).get(30)
+            good = callback(sid(1000 + i), 0, "ringing", i)
+            producer.send(topic, key=f"good{i}".encode(), value=good).get(30)
+        producer.send(topic, key=b"last", value=callback(sid(1), 1, "completed", 9)).get(30)
+        producer.flush(30)
+    finally:
+        producer.close(timeout=5)
+
+    store = Store(settings.db, topic)
+    try:
+        profile = kafka.TANSU if settings.kafka_profile == "tansu" else kafka.KAFKA
+        projector = Projector(settings, store, profile, group_id=None)
+        prog = projector.run(until_caught_up=True)
+    finally:
+        store.close()
+
+    assert prog.fatal is None
+    assert prog.rejected == len(BAD)
+    with sqlite3.connect(settings.db) as conn:
+        rejected = conn.execute(
+            'SELECT "offset", reason, value FROM rejected_events ORDER BY "offset"'
+        ).fetchall()
+        calls = dict(conn.execute("SELECT call_sid, status FROM calls").fetchall())
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert len(rejected) == len(BAD), [r[:2] for r in rejected]
+    assert all(reason for _o, reason, _v in rejected)
+    # every good record, including those right after a bad one, was applied
+    for i in range(len(BAD)):
+        assert calls[sid(1000 + i)] == "ringing", i
+    assert calls[sid(1)] == "completed"
+    assert len(calls) == len(BAD) + 1
+    assert tables >= {"calls", "call_events", "rejected_events", "projector_offsets"}
+    # each bad record is kept as it was, with a reason
+    kept = [v for _o, _r, v in rejected]
+    for label, value in BAD:
+        text = None if value is None else value.decode("utf-8", "replace")
+        assert text in kept, label
+
+
+def test_dialer_record_readers_refuse_nested_json() -> None:
+    """The dialer's readers of ``dialer.requests`` and its ledger treat a record nested too
+    deep for json like any other non-JSON record instead of raising RecursionError."""
+    import pytest
+
+    from callstream.dialrequest import DialRequestError, from_record
+    from dialer.ledger import decode
+
+    for raw in (b"[" * 5000, b'{"a":' * 3000 + b"1" + b"}" * 3000):
+        with pytest.raises(DialRequestError):
+            from_record(raw)
+        assert decode(raw) is None
