@@ -47,8 +47,10 @@ def create_app(dialer: Dialer, exit_on_failure: bool = True) -> Starlette:
     async def ready() -> tuple[bool, dict[str, Any]]:
         return dialer.status()
 
-    return Starlette(
+    app = Starlette(
         routes=health_routes(dialer.metrics.registry, ready),
         lifespan=lifespan,
         exception_handlers=JSON_HTTP_ERRORS,
     )
+    app.router.redirect_slashes = False
+    return app

@@ -241,7 +241,7 @@ def decode(raw: bytes | None) -> Any:
         return None
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # Recursion: nested too deep
         return None
 
 

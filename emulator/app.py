@@ -63,5 +63,6 @@ def create_app(config: EmulatorConfig) -> Starlette:
         lifespan=lifespan,
         exception_handlers={404: not_found, 405: not_found},
     )
+    app.router.redirect_slashes = False  # Twilio's API does not redirect either
     app.state.engine = engine
     return app

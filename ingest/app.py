@@ -33,7 +33,7 @@ class IngestApp(Starlette):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if (
             scope["type"] == "http"
-            and scope["path"] == "/twilio/status"
+            and scope["path"] in STATUS_PATHS
             and scope["method"] in ("GET", "POST")
             and self.status_route is not None
         ):
@@ -41,6 +41,11 @@ class IngestApp(Starlette):
             await self.status_route(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+
+# A status callback URL configured with a trailing slash is answered too: the signature is
+# checked against the path Twilio requested, so either form validates only as itself.
+STATUS_PATHS = ("/twilio/status", "/twilio/status/")
 
 
 def create_app(
@@ -71,7 +76,7 @@ def create_app(
 
     status_route = StatusCallbackRoute(reader, publisher, metrics)
     routes = [
-        Route("/twilio/status", status_route, methods=["GET", "POST"]),
+        *(Route(path, status_route, methods=["GET", "POST"]) for path in STATUS_PATHS),
         Route(
             "/twilio/voice",
             VoiceRoute(reader, metrics, settings.forward_to, settings.status_callback_url),
@@ -83,6 +88,9 @@ def create_app(
         *health_routes(metrics.registry, publisher.ready),
     ]
     app = IngestApp(routes=routes, lifespan=lifespan, exception_handlers=JSON_HTTP_ERRORS)
+    # No redirect from '/x/' to '/x': Starlette builds its Location from the Host header,
+    # and a redirected callback would be signed for another URL anyway.
+    app.router.redirect_slashes = False
     app.status_route = status_route
     app.state.publisher = publisher
     app.state.metrics = metrics

@@ -66,7 +66,7 @@ class DialRoute:
             return Response(status_code=400)
         try:
             obj = json.loads(body)
-        except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested
+        except (UnicodeDecodeError, ValueError, RecursionError):  # Recursion: nested too deep
             return error(400, "bad-json", "the body is not valid JSON")
         try:
             req = from_input(obj, self.account_sid)

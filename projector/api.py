@@ -182,5 +182,6 @@ def create_app(
         readers.close()
 
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=JSON_HTTP_ERRORS)
+    app.router.redirect_slashes = False  # a Host-derived redirect helps nobody here
     app.state.started = time.time()
     return app
