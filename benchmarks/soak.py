@@ -2,13 +2,14 @@
 
 Runs the real processes (``callstream broker``, ``emulator``, ``projector``, ``ingest``,
 ``dialer``) on loopback. Phase 1 sends Twilio-shaped, signed status callbacks at a fixed
-rate (default 200/s, open loop) for ``--minutes`` (4 callbacks per call: initiated,
-ringing, in-progress, completed), while dial requests go through ``POST /dial`` every two
-seconds so the dialer and the emulator's callbacks run too. Every 5 s it samples each
-process's RSS and the projector's lag. For 1 callback in 25 it measures end to end: from
-the start of the POST to the event being visible through ``GET /calls/{sid}``.
-Phase 2 runs 32 connections as fast as ingest answers for ``--burst-seconds`` and reports
-the sustained rate and whether the projector kept up.
+rate (default 200/s, open loop, 32 keep-alive connections, see ``loadgen.py``) for
+``--minutes`` (4 callbacks per call: initiated, ringing, in-progress, completed), while a
+dial request goes through ``POST /dial`` every two seconds so the dialer, the emulator and
+its callbacks run too. Every 5 s it samples each process's RSS (with children) and the
+projector's lag. For one call in 25 it measures end to end: from the scheduled time of the
+``completed`` callback's POST until ``GET /calls/{sid}`` shows the call completed.
+Phase 2 drives ingest as fast as it answers with 32 connections for ``--burst-seconds`` and
+reports the sustained rate and the projector's lag.
 
     python benchmarks/soak.py --minutes 10 --rate 200
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
 import sys
@@ -26,17 +28,17 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
-import httpx
 from twilio.request_validator import RequestValidator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import contextlib
-
+from benchmarks.loadgen import Connection, Response, closed_loop, open_loop, pct, split
 from tests.helpers import ACCOUNT_SID, AUTH_TOKEN
 from tests.support.pipeline import Pipeline
 
 STAGES = (("initiated", None), ("ringing", None), ("in-progress", None), ("completed", "42"))
+FORM = "application/x-www-form-urlencoded"
 
 
 def rss_mib(pid: int) -> float:
@@ -73,113 +75,120 @@ def callback(call: int, seq: int) -> dict[str, str]:
         "Timestamp": "Tue, 31 Aug 2010 20:36:28 +0000",
     }
     if duration:
-        p["CallDuration"] = duration
-        p["Duration"] = "1"
-        p["SipResponseCode"] = "200"
+        p.update(CallDuration=duration, Duration="1", SipResponseCode="200")
     return p
 
 
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q / 100 * len(xs)))] if xs else float("nan")
+class Callbacks:
+    def __init__(self, public_url: str, first_call: int = 0) -> None:
+        self.url = public_url + "/twilio/status"
+        self.val = RequestValidator(AUTH_TOKEN)
+        self.first_call = first_call
+
+    def __call__(self, i: int) -> tuple[str, str, bytes, dict[str, str]]:
+        call, seq = divmod(i, 4)
+        p = callback(self.first_call + call, seq)
+        sig = self.val.compute_signature(self.url, p)
+        return (
+            "POST",
+            "/twilio/status",
+            urlencode(p).encode(),
+            {"Content-Type": FORM, "X-Twilio-Signature": sig},
+        )
 
 
-async def lag(client: httpx.AsyncClient, api: str) -> float:
-    text = (await client.get(api + "/metrics")).text
+async def lag(conn: Connection) -> float:
+    text = (await conn.request("GET", "/metrics")).body.decode()
     m = re.search(r"^callstream_projector_lag_records_total (\S+)$", text, re.M)
     return float(m.group(1)) if m else float("nan")
 
 
 async def phase1(pipe: Pipeline, rate: float, seconds: float) -> dict[str, Any]:
-    url = pipe.env["CALLSTREAM_PUBLIC_URL"] + "/twilio/status"
-    ingest = pipe["ingest"].url
-    api = pipe["projector"].url
-    val = RequestValidator(AUTH_TOKEN)
-    n = int(rate * seconds)
-    statuses: dict[int, int] = {}
+    n = int(rate * seconds) // 4 * 4
     e2e: list[float] = []
     samples: list[dict[str, Any]] = []
     pids = {name: p.proc.pid for name, p in pipe.procs.items() if p.proc is not None}
     rss_start = {k: rss_mib(v) for k, v in pids.items()}
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+    api_host, api_port = split(pipe["projector"].url)
+    ing_host, ing_port = split(pipe["ingest"].url)
+    pollers: set[asyncio.Task[None]] = set()
 
-        async def send(i: int) -> None:
-            call, seq = divmod(i, 4)
-            p = callback(call, seq)
-            t0 = time.perf_counter()
-            r = await client.post(
-                ingest + "/twilio/status",
-                data=p,
-                headers={"X-Twilio-Signature": val.compute_signature(url, p)},
-            )
-            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
-            if seq == 3 and call % 25 == 0:
-                sid = p["CallSid"]
-                while True:
-                    g = await client.get(f"{api}/calls/{sid}")
-                    if g.status_code == 200 and g.json().get("status") == "completed":
-                        e2e.append(time.perf_counter() - t0)
-                        return
-                    if time.perf_counter() - t0 > 30:
-                        return
-                    await asyncio.sleep(0.002)
+    async def poll(sid: str, due: float) -> None:
+        conn = Connection(api_host, api_port)
+        try:
+            while time.perf_counter() - due < 30:
+                r = await conn.request("GET", f"/calls/{sid}")
+                if r.status == 200 and b'"status":"completed"' in r.body.replace(b" ", b""):
+                    e2e.append(time.perf_counter() - due)
+                    return
+                await asyncio.sleep(0.002)
+        finally:
+            await conn.close()
 
-        async def dial(k: int) -> None:
-            await client.post(
-                ingest + "/dial",
-                json={
+    async def after(i: int, resp: Response, due: float) -> None:
+        call, seq = divmod(i, 4)
+        if seq == 3 and call % 25 == 0 and resp.status == 204:
+            t = asyncio.create_task(poll(f"CA{call:032x}", due))
+            pollers.add(t)
+            t.add_done_callback(pollers.discard)
+
+    async def dialer_load(stop: asyncio.Event) -> None:
+        conn = Connection(ing_host, ing_port)
+        k = 0
+        while not stop.is_set():
+            body = json.dumps(
+                {
                     "to": "+14155550100",
                     "from": "+15005550006",
                     "id": f"soak-{k}",
                     "twiml": "<Response><Say>soak</Say></Response>",
-                },
+                }
+            ).encode()
+            await conn.request("POST", "/dial", body, {"Content-Type": "application/json"})
+            k += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 2)
+        await conn.close()
+
+    async def sampler(stop: asyncio.Event) -> None:
+        conn = Connection(api_host, api_port)
+        t0 = time.monotonic()
+        while not stop.is_set():
+            samples.append(
+                {
+                    "t": round(time.monotonic() - t0, 1),
+                    "lag": await lag(conn),
+                    "rss": {k: round(rss_mib(v), 1) for k, v in pids.items()},
+                }
             )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 5)
+        await conn.close()
 
-        async def sampler(stop: asyncio.Event) -> None:
-            t0 = time.monotonic()
-            while not stop.is_set():
-                samples.append(
-                    {
-                        "t": round(time.monotonic() - t0, 1),
-                        "lag": await lag(client, api),
-                        "rss": {k: round(rss_mib(v), 1) for k, v in pids.items()},
-                    }
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 5)
-
-        stop = asyncio.Event()
-        samp = asyncio.create_task(sampler(stop))
-        tasks: list[asyncio.Task[None]] = []
-        t0 = time.perf_counter()
-        for i in range(n):
-            delay = t0 + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(send(i)))
-            if i % int(2 * rate) == 0:
-                tasks.append(asyncio.create_task(dial(i)))
-            if len(tasks) > 4000:
-                done = [t for t in tasks if t.done()]
-                tasks = [t for t in tasks if not t.done()]
-                for t in done:
-                    t.result()
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - t0
-        # wait for the projector to drain
-        deadline = time.monotonic() + 120
-        while await lag(client, api) > 0 and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-        stop.set()
-        await samp
+    stop = asyncio.Event()
+    side = [asyncio.create_task(sampler(stop)), asyncio.create_task(dialer_load(stop))]
+    run = await open_loop(
+        pipe["ingest"].url, Callbacks(pipe.env["CALLSTREAM_PUBLIC_URL"]), rate, n, after=after
+    )
+    await asyncio.gather(*pollers)
+    conn = Connection(api_host, api_port)
+    deadline = time.monotonic() + 120
+    while await lag(conn) > 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    await conn.close()
+    stop.set()
+    await asyncio.gather(*side)
     return {
         "callbacks": n,
-        "seconds": round(elapsed, 1),
-        "rate": round(n / elapsed, 1),
-        "statuses": statuses,
+        "seconds": round(run.elapsed, 1),
+        "rate": round(n / run.elapsed, 1),
+        "statuses": run.statuses,
+        "connection_errors": run.errors,
+        "ingest_p50_ms": round(pct(run.latencies, 50) * 1000, 1),
+        "ingest_p99_ms": round(pct(run.latencies, 99) * 1000, 1),
         "e2e_p50_ms": round(pct(e2e, 50) * 1000, 1),
         "e2e_p99_ms": round(pct(e2e, 99) * 1000, 1),
+        "e2e_max_ms": round(max(e2e) * 1000, 1) if e2e else None,
         "e2e_samples": len(e2e),
         "lag_max": max(s["lag"] for s in samples),
         "rss_start_mib": {k: round(v, 1) for k, v in rss_start.items()},
@@ -189,47 +198,42 @@ async def phase1(pipe: Pipeline, rate: float, seconds: float) -> dict[str, Any]:
 
 
 async def phase2(pipe: Pipeline, seconds: float, conns: int = 32) -> dict[str, Any]:
-    url = pipe.env["CALLSTREAM_PUBLIC_URL"] + "/twilio/status"
-    ingest = pipe["ingest"].url + "/twilio/status"
-    api = pipe["projector"].url
-    val = RequestValidator(AUTH_TOKEN)
-    statuses: dict[int, int] = {}
-    counter = iter(range(10**8, 10**9))
+    api = Connection(*split(pipe["projector"].url))
     lags: list[float] = []
-    limits = httpx.Limits(max_connections=conns, max_keepalive_connections=conns)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-        end = time.perf_counter() + seconds
+    done = asyncio.Event()
 
-        async def worker() -> None:
-            while time.perf_counter() < end:
-                call, seq = divmod(next(counter), 4)
-                p = callback(call, seq)
-                r = await client.post(
-                    ingest, data=p, headers={"X-Twilio-Signature": val.compute_signature(url, p)}
-                )
-                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+    async def watch() -> None:
+        while not done.is_set():
+            lags.append(await lag(api))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), 2)
 
-        async def watch() -> None:
-            while time.perf_counter() < end:
-                lags.append(await lag(client, api))
-                await asyncio.sleep(2)
-
-        t0 = time.perf_counter()
-        await asyncio.gather(watch(), *(worker() for _ in range(conns)))
-        elapsed = time.perf_counter() - t0
-        t1 = time.monotonic()
-        while await lag(client, api) > 0 and time.monotonic() - t1 < 300:
-            await asyncio.sleep(0.2)
-        drain_s = time.monotonic() - t1
-    total = sum(statuses.values())
+    w = asyncio.create_task(watch())
+    run = await closed_loop(
+        pipe["ingest"].url,
+        Callbacks(pipe.env["CALLSTREAM_PUBLIC_URL"], first_call=10**9),
+        seconds,
+        conns,
+    )
+    done.set()
+    await w
+    t1 = time.monotonic()
+    while await lag(api) > 0 and time.monotonic() - t1 < 300:
+        await asyncio.sleep(0.2)
+    drain_s = time.monotonic() - t1
+    await api.close()
+    total = sum(run.statuses.values())
     return {
         "connections": conns,
-        "seconds": round(elapsed, 1),
+        "seconds": round(run.elapsed, 1),
         "requests": total,
-        "rate": round(total / elapsed, 1),
-        "statuses": statuses,
+        "rate": round(total / run.elapsed, 1),
+        "statuses": run.statuses,
+        "connection_errors": run.errors,
+        "p50_ms": round(pct(run.latencies, 50) * 1000, 1),
+        "p99_ms": round(pct(run.latencies, 99) * 1000, 1),
         "projector_lag_max": max(lags) if lags else None,
-        "projector_drain_after_s": round(drain_s, 1),
+        "projector_caught_up_after_s": round(drain_s, 1),
     }
 
 
@@ -241,12 +245,11 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp, Pipeline(Path(tmp), CALLSTREAM_CPS="1") as pipe:
         pipe.start("broker", "emulator", "projector", "ingest", "dialer")
-        res = {"phase1": asyncio.run(phase1(pipe, args.rate, args.minutes * 60))}
+        res: dict[str, Any] = {"phase1": asyncio.run(phase1(pipe, args.rate, args.minutes * 60))}
         print(json.dumps(res["phase1"]), flush=True)
         res["phase2"] = asyncio.run(phase2(pipe, args.burst_seconds))
         print(json.dumps(res["phase2"]), flush=True)
-        dead = [n for n, p in pipe.procs.items() if not p.alive()]
-        res["processes_dead_at_end"] = dead
+        res["processes_dead_at_end"] = [n for n, p in pipe.procs.items() if not p.alive()]
     print(json.dumps(res, indent=2))
 
 
