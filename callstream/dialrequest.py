@@ -78,7 +78,7 @@ def from_record(raw: bytes | str) -> DialRequest:
     """Decode a ``dialer.requests`` record; raise DialRequestError if it is malformed."""
     try:
         obj = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # Recursion: nested too deep
         raise DialRequestError("record is not UTF-8 JSON") from None
     if not isinstance(obj, dict):
         raise DialRequestError("record is not a JSON object")
