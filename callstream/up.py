@@ -266,16 +266,32 @@ def _write_env_file(env: dict[str, str], path: Path) -> None:
     )
 
 
+def _cli_name() -> str:
+    """How to call ``callstream`` from another terminal: the bare name when it is on PATH,
+    else the script beside this interpreter (e.g. ``.venv/bin/callstream``)."""
+    import shutil
+
+    script = Path(sys.executable).with_name("callstream")
+    found = shutil.which("callstream")
+    if not script.exists() or (found and Path(found).resolve() == script.resolve()):
+        return "callstream"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
 def _print_try_this(env: dict[str, str], children: list[Child], emulated: bool) -> None:
     proj = next(c for c in children if c.name == "projector")
+    cs = _cli_name()
     say("")
     say("ready. Try this in another terminal, in this folder:")
     say("  . ./callstream-up.env")
     say(
-        "  callstream dial --to +15005550006 --from +15005550001 "
+        f"  {cs} dial --to +15005550006 --from +15005550001 "
         "--twiml '<Response><Say>Hello from callstream</Say></Response>'"
     )
-    say("  callstream calls")
+    say(f"  {cs} calls")
     say(f"  curl -s {proj.url}/stats")
     if emulated:
         say(

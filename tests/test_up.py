@@ -89,7 +89,7 @@ def test_up_runs_everything_and_ctrl_c_stops_all_of_it(tmp_path: Path) -> None:
             url = f"http://127.0.0.1:{up.ports[name]}"
             assert url in out, f"{name} URL not printed"
             assert httpx.get(url + "/livez", timeout=5).status_code == 200
-        assert "callstream dial --to" in out and "callstream calls" in out
+        assert "callstream dial --to" in out and "callstream calls" in out  # bare or a path
         env_file = (tmp_path / "callstream-up.env").read_text()
         assert f"KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:{up.ports['broker']}" in env_file
         assert "TWILIO_AUTH_TOKEN" not in env_file  # no secrets on disk
