@@ -97,9 +97,27 @@ class Run:
     elapsed: float = 0.0
 
 
+Request = tuple[str, str, bytes, dict[str, str]]
+
+
+async def _send(conn: Connection, run: Run, req: Request, start: float) -> Response | None:
+    """Send one request and record its status and its latency counted from ``start``; a
+    connection failure counts as an error (the connection is reopened on the next send)."""
+    method, path, body, headers = req
+    try:
+        resp = await conn.request(method, path, body, headers)
+    except (OSError, ConnectionError, asyncio.IncompleteReadError):
+        run.errors += 1
+        await conn.close()
+        return None
+    run.latencies.append(time.perf_counter() - start)
+    run.statuses[resp.status] = run.statuses.get(resp.status, 0) + 1
+    return resp
+
+
 async def open_loop(
     url: str,
-    make: Callable[[int], tuple[str, str, bytes, dict[str, str]]],
+    make: Callable[[int], Request],
     rate: float,
     count: int,
     connections: int = 32,
@@ -115,16 +133,8 @@ async def open_loop(
         conn = Connection(host, port)
         while (item := await queue.get()) is not None:
             i, due = item
-            method, path, body, headers = make(i)
-            try:
-                resp = await conn.request(method, path, body, headers)
-            except (OSError, ConnectionError, asyncio.IncompleteReadError):
-                run.errors += 1
-                await conn.close()
-                continue
-            run.latencies.append(time.perf_counter() - due)
-            run.statuses[resp.status] = run.statuses.get(resp.status, 0) + 1
-            if after is not None:
+            resp = await _send(conn, run, make(i), due)
+            if resp is not None and after is not None:
                 await after(i, resp, due)
         await conn.close()
 
@@ -145,7 +155,7 @@ async def open_loop(
 
 async def closed_loop(
     url: str,
-    make: Callable[[int], tuple[str, str, bytes, dict[str, str]]],
+    make: Callable[[int], Request],
     seconds: float,
     connections: int = 32,
 ) -> Run:
@@ -158,16 +168,7 @@ async def closed_loop(
     async def worker() -> None:
         conn = Connection(host, port)
         while time.perf_counter() < end:
-            method, path, body, headers = make(next(counter))
-            t = time.perf_counter()
-            try:
-                resp = await conn.request(method, path, body, headers)
-            except (OSError, ConnectionError, asyncio.IncompleteReadError):
-                run.errors += 1
-                await conn.close()
-                continue
-            run.latencies.append(time.perf_counter() - t)
-            run.statuses[resp.status] = run.statuses.get(resp.status, 0) + 1
+            await _send(conn, run, make(next(counter)), time.perf_counter())
         await conn.close()
 
     t0 = time.perf_counter()

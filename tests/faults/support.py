@@ -599,3 +599,22 @@ def verify(
 def record(fig: Figures) -> None:
     REPORT.append({**fig.__dict__})
     print(fig.line(), flush=True)
+
+
+def verify_after_load(
+    p: Pipeline, tmp: Path, ledger: Ledger, emu: EmulatorLoad, watcher: TopicWatcher
+) -> tuple[EmuTally, int, int]:
+    """Once the load has stopped: wait for the emulator's calls to settle, then check the
+    projected state against every acknowledged callback (direct posts and the emulator's).
+    Return (the emulator's tally, lost, duplicated)."""
+    wait_emulator_settled(p, emu.sids)
+    tally = emulator_tally(p, emu.sids)
+    lost, dup = verify(
+        p,
+        tmp,
+        acked=ledger.acked() | tally.acked_keys,
+        watcher=watcher,
+        emulator_sids=emu.sids,
+        terminal_acked=tally.terminal_acked,
+    )
+    return tally, lost, dup

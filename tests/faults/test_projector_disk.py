@@ -31,13 +31,11 @@ from tests.faults.support import (
     Figures,
     Ledger,
     TopicWatcher,
-    emulator_tally,
     integrity,
     make_pipeline,
     record,
     settings_of,
-    verify,
-    wait_emulator_settled,
+    verify_after_load,
     wait_projector_caught_up,
 )
 from tests.helpers import wait_until
@@ -119,16 +117,7 @@ def test_projector_disk_full_then_read_only_recovers(tmp_path: Path, small_fs: P
                 recovery["ro"] = time.monotonic() - back
                 load.stop()
                 emu.stop()
-            wait_emulator_settled(p, emu.sids)
-            tally = emulator_tally(p, emu.sids)
-            lost, dup = verify(
-                p,
-                tmp_path,
-                acked=ledger.acked() | tally.acked_keys,
-                watcher=watcher,
-                emulator_sids=emu.sids,
-                terminal_acked=tally.terminal_acked,
-            )
+            tally, lost, dup = verify_after_load(p, tmp_path, ledger, emu, watcher)
         finally:
             watcher.close()
         record(

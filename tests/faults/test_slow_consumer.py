@@ -18,12 +18,10 @@ from tests.faults.support import (
     Ledger,
     TopicWatcher,
     applied,
-    emulator_tally,
     make_pipeline,
     record,
     settings_of,
-    verify,
-    wait_emulator_settled,
+    verify_after_load,
     wait_projector_caught_up,
 )
 from tests.helpers import wait_until
@@ -57,16 +55,7 @@ def test_projector_paused_under_load_catches_up(tmp_path: Path) -> None:
                 caught_up = time.monotonic()
                 load.stop()
                 emu.stop()
-            wait_emulator_settled(p, emu.sids)
-            tally = emulator_tally(p, emu.sids)
-            lost, dup = verify(
-                p,
-                tmp_path,
-                acked=ledger.acked() | tally.acked_keys,
-                watcher=watcher,
-                emulator_sids=emu.sids,
-                terminal_acked=tally.terminal_acked,
-            )
+            tally, lost, dup = verify_after_load(p, tmp_path, ledger, emu, watcher)
         finally:
             watcher.close()
         assert lag > 0
