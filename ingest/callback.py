@@ -35,15 +35,12 @@ def is_form(content_type: str | None) -> bool:
     return content_type.split(";", 1)[0].strip().lower() == FORM_TYPE
 
 
-def parse_pairs(raw: bytes, grouped: dict[str, list[str]] | None = None) -> list[list[str]]:
+def parse_pairs(raw: bytes) -> list[list[str]]:
     """Decode ``a=1&b=&a=2`` into ``[["a","1"],["b",""],["a","2"]]``.
 
     ``+`` is a space and ``%XX`` escapes are bytes of UTF-8, as in every HTML form. A field
     with no ``=`` is a name with an empty value; empty fields (``a=1&&b=2``) are not
     parameters. Anything that is not UTF-8 once unescaped raises :class:`CallbackError`.
-
-    With ``grouped``, the values are also collected there by name (in one pass: the hot
-    path needs both, the pairs for the envelope and the groups for the signature).
     """
     out: list[list[str]] = []
     if not raw:
@@ -73,13 +70,6 @@ def parse_pairs(raw: bytes, grouped: dict[str, list[str]] | None = None) -> list
                     out.append([_unquote(name), _unquote(value)])
     except UnicodeDecodeError:
         raise CallbackError(400, "malformed", "parameters are not UTF-8") from None
-    if grouped is not None:
-        for n, v in out:
-            values = grouped.get(n)
-            if values is None:
-                grouped[n] = [v]
-            else:
-                values.append(v)
     return out
 
 

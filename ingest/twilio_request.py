@@ -52,8 +52,8 @@ class TwilioRequestReader:
             if length is not None and length.isdigit() and int(length) > MAX_BODY:
                 raise CallbackError(413, "too-large", f"the body is over {MAX_BODY} bytes")
             body = await read_body(receive, MAX_BODY)
-            signed: MultiParams | None = MultiParams()
-            params = parse_pairs(body, signed)
+            params = parse_pairs(body)
+            signed: MultiParams | None = MultiParams.from_pairs(params)
         else:
             params = parse_pairs(query)
             signed = None
