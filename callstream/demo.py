@@ -86,9 +86,9 @@ def render(calls: list[dict[str, Any]], started: float) -> str:
     return "\n".join(lines)
 
 
-def run_demo(
-    settings: Any, env: dict[str, str], children: list[Any], stop: threading.Event
-) -> None:
+def run_demo(env: dict[str, str], children: list[Any], stop: threading.Event) -> None:
+    """Enqueue the demo calls and redraw their projected state until all have ended.
+    ``env`` is the services' environment (the Twilio account is filled in by then)."""
     import httpx
 
     from callstream.settings import Settings

@@ -50,6 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 class Child:
     name: str
     argv: list[str]
+    host: str
     port: int
     proc: Any = None
     log: IO[bytes] | None = None
@@ -57,10 +58,7 @@ class Child:
 
     @property
     def url(self) -> str:
-        return f"http://{HOST[0]}:{self.port}"
-
-
-HOST = ["127.0.0.1"]
+        return f"http://{self.host}:{self.port}"
 
 
 def say(msg: str) -> None:
@@ -72,7 +70,6 @@ def run(args: argparse.Namespace) -> int:
     from callstream.broker import EmbeddedBroker
     from callstream.settings import Settings
 
-    HOST[0] = args.host
     settings = Settings.from_env()
     env = dict(os.environ)
     stop = threading.Event()
@@ -113,9 +110,7 @@ def run(args: argparse.Namespace) -> int:
         if args.demo:
             from callstream.demo import run_demo
 
-            threading.Thread(
-                target=run_demo, args=(settings, env, children, stop), daemon=True
-            ).start()
+            threading.Thread(target=run_demo, args=(env, children, stop), daemon=True).start()
         return _supervise(children, broker, stop)
     finally:
         _stop_all(children)
@@ -151,10 +146,12 @@ def _plan(args: argparse.Namespace, emulated: bool) -> list[Child]:
             from callstream.demo import scenario_file
 
             argv += ["--scenarios", str(scenario_file(Path(args.logs)))]
-        out.append(Child("emulator", argv, args.emulator_port))
+        out.append(Child("emulator", argv, args.host, args.emulator_port))
     for name in ("projector", "ingest", "dialer"):
         port = getattr(args, f"{name}_port")
-        out.append(Child(name, [*base, name, "--host", args.host, "--port", str(port)], port))
+        out.append(
+            Child(name, [*base, name, "--host", args.host, "--port", str(port)], args.host, port)
+        )
     return out
 
 

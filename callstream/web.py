@@ -41,8 +41,8 @@ JSON_HTTP_ERRORS: dict[Any, Any] = {404: json_http_error, 405: json_http_error}
 
 
 def is_loopback_host(host: str) -> bool:
-    if host in ("localhost", ""):
-        return host == "localhost"
+    if host == "localhost":
+        return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
