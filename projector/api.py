@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from callstream.web import JSON_HTTP_ERRORS, BearerGuard, error, health_routes
 from projector import queries, schema
-from projector.consumer import Progress
+from projector.progress import Progress
 
 T = TypeVar("T")
 
@@ -77,6 +77,12 @@ class ProgressCollector(Collector):
         yield lag
         yield GaugeMetricFamily(
             "callstream_projector_lag_records_total", "sum of the lag over partitions", value=total
+        )
+        polled = p.poll_age_s()
+        yield GaugeMetricFamily(
+            "callstream_projector_last_poll_age_seconds",
+            "seconds since the consumer last finished a poll (NaN before the first)",
+            value=float("nan") if polled is None else polled,
         )
         age = p.newest_age_s()
         yield GaugeMetricFamily(
@@ -167,6 +173,12 @@ def create_app(
         }
         if progress.fatal:
             detail["error"] = progress.fatal
+        elif progress.stalled():
+            detail["error"] = (
+                f"the consumer has not polled for {progress.poll_age_s():.0f} s: it is stuck "
+                "(paused, hung disk); the figures shown are from before"
+            )
+            return False, detail
         return progress.caught_up(), detail
 
     routes = [

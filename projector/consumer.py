@@ -11,13 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from callstream import kafka, topics
 from callstream.kafka import BrokerProfile
 from callstream.settings import Settings
+from projector.progress import Progress
 from projector.store import Store
 
 log = logging.getLogger("callstream.projector")
@@ -25,6 +24,10 @@ log = logging.getLogger("callstream.projector")
 GROUP_ID = "callstream-projector"
 MAX_POLL_RECORDS = 2000
 COMMIT_EVERY_S = 1.0
+# how often to look for partitions added to the topic while running; the consumer's
+# metadata is refreshed as often (metadata_max_age_ms), so a new partition is seen within
+# about twice this
+LOOK_FOR_PARTITIONS_EVERY_S = 10.0
 
 
 class LogWentBackwards(RuntimeError):
@@ -42,44 +45,6 @@ def backwards_message(topic: str, partition: int, high: int, stored: int) -> str
         "data or the topic was recreated); refusing to skip or double-count. Rebuild from the "
         "log as it is now with 'callstream rebuild --db NEW' and point the projector at NEW"
     )
-
-
-@dataclass
-class Progress:
-    """What the API and the metrics read about the consumer (updated by its thread)."""
-
-    partitions: list[int] = field(default_factory=list)
-    stored: dict[int, int] = field(default_factory=dict)  # next offset in SQLite
-    high: dict[int, int] = field(default_factory=dict)  # broker's high watermark
-    records: int = 0
-    events: int = 0
-    rejected: int = 0
-    batches: int = 0
-    newest_received_at: str | None = None
-    started_at: float = field(default_factory=time.monotonic)
-    fatal: str | None = None
-
-    def lag(self) -> dict[int, int | None]:
-        return {
-            p: (None if p not in self.high else max(0, self.high[p] - self.stored.get(p, 0)))
-            for p in self.partitions
-        }
-
-    def caught_up(self) -> bool:
-        if self.fatal is not None or not self.partitions:
-            return False
-        return all(v == 0 for v in self.lag().values())
-
-    def newest_age_s(self) -> float | None:
-        if self.newest_received_at is None:
-            return None
-        try:
-            t = datetime.fromisoformat(self.newest_received_at.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        if t.tzinfo is None:
-            t = t.replace(tzinfo=UTC)
-        return max(0.0, (datetime.now(UTC) - t).total_seconds())
 
 
 class Projector:
@@ -128,6 +93,7 @@ class Projector:
             max_poll_records=self.max_poll_records,
             fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=8 * 1024 * 1024,
+            metadata_max_age_ms=int(LOOK_FOR_PARTITIONS_EVERY_S * 1000),
         )
 
     def _partitions(self, consumer: Any, wait_s: float) -> list[int]:
@@ -141,6 +107,40 @@ class Projector:
                     f"topic {self.topic} does not exist: create it with 'callstream topics'"
                 )
             time.sleep(0.2)
+
+    def _seek(self, consumer: Any, tps: dict[int, Any]) -> dict[int, int]:
+        """Seek each partition to the offset stored in SQLite, or to its first offset when
+        none is stored; return the stored offsets (0 when none)."""
+        stored = self.store.offsets()
+        first = consumer.beginning_offsets(list(tps.values()))
+        for p, tp in tps.items():
+            start = stored.get(p)
+            if start is None:
+                consumer.seek(tp, first[tp])
+            elif start < first[tp]:
+                raise ProjectorError(
+                    f"{self.topic} partition {p} now starts at offset {first[tp]}, past the "
+                    f"stored offset {start}: records were deleted before they were applied. "
+                    "Rebuild with 'callstream rebuild --db NEW'"
+                )
+            else:
+                consumer.seek(tp, start)
+        return {p: stored.get(p, 0) for p in tps}
+
+    def _take_new_partitions(self, consumer: Any, tps: dict[int, Any]) -> None:
+        """Partitions added to the topic while running (``kafka-topics --alter``): consume
+        them too, from their first offset, instead of reporting "caught up" without them."""
+        from kafka import TopicPartition
+
+        known = consumer.partitions_for_topic(self.topic) or set()
+        new = {p: TopicPartition(self.topic, p) for p in sorted(known) if p not in tps}
+        if not new:
+            return
+        consumer.assign([*tps.values(), *new.values()])  # keeps the others' positions
+        self.progress.stored.update(self._seek(consumer, new))
+        tps.update(new)
+        self.progress.partitions = sorted(tps)
+        log.info("partitions added", extra={"topic": self.topic, "partitions": sorted(new)})
 
     def run(
         self, until_caught_up: bool = False, topic_wait_s: float = 30.0, on_batch: Any = None
@@ -168,27 +168,13 @@ class Projector:
             topic_id = _topic_id(cluster, self.topic)
             if topic_id is not None:
                 topic_id = self._check_topic_id(topic_id)
-            stored = self.store.offsets()
-            first = consumer.beginning_offsets(list(tps.values()))
-            for p, tp in tps.items():
-                start = stored.get(p)
-                if start is None:
-                    consumer.seek(tp, first[tp])
-                elif start < first[tp]:
-                    raise ProjectorError(
-                        f"{self.topic} partition {p} now starts at offset {first[tp]}, past the "
-                        f"stored offset {start}: records were deleted before they were applied. "
-                        "Rebuild with 'callstream rebuild --db NEW'"
-                    )
-                else:
-                    consumer.seek(tp, start)
+            prog.stored = self._seek(consumer, tps)
             prog.partitions = parts
-            prog.stored = {p: stored.get(p, 0) for p in parts}
             log.info(
                 "consuming",
                 extra={"topic": self.topic, "partitions": len(parts), "from": prog.stored},
             )
-            last_commit = time.monotonic()
+            last_commit = last_look = time.monotonic()
             committed: dict[int, int] = {}
             while not self.stop_event.is_set():
                 try:
@@ -200,6 +186,7 @@ class Projector:
                         f"offsets ({e}); refusing to skip or double-count. Rebuild with "
                         "'callstream rebuild --db NEW' and point the projector at NEW"
                     ) from None
+                prog.polled_at = time.time()
                 now_id = _topic_id(cluster, self.topic)
                 if topic_id is None and now_id is not None:
                     topic_id = self._check_topic_id(now_id)
@@ -236,6 +223,9 @@ class Projector:
                     if on_batch is not None:
                         on_batch(prog)
                 now = time.monotonic()
+                if now - last_look >= LOOK_FOR_PARTITIONS_EVERY_S:
+                    last_look = now
+                    self._take_new_partitions(consumer, tps)
                 if self.group_id and now - last_commit >= COMMIT_EVERY_S:
                     todo = {
                         tps[p]: OffsetAndMetadata(o, "", -1)

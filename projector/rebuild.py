@@ -18,7 +18,8 @@ from typing import TextIO
 from callstream import topics
 from callstream.kafka import BrokerProfile
 from callstream.settings import Settings
-from projector.consumer import Progress, Projector
+from projector.consumer import Projector
+from projector.progress import Progress
 from projector.schema import TABLES
 from projector.store import Store
 

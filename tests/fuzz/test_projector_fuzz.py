@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from callstream.web import BearerGuard
 from projector import queries
 from projector.api import create_app
-from projector.consumer import Progress
+from projector.progress import Progress
 from projector.store import Store
 from tests.fuzz.support import (
     FUZZ,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from callstream.cli import main
 from callstream.web import BearerGuard
 from projector.api import create_app
-from projector.consumer import Progress
+from projector.progress import Progress
 from projector.store import Store
 from tests.helpers import ServedApp
 from tests.projector.support import callback, sid
@@ -172,3 +173,19 @@ def test_cli_errors(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     err = capsys.readouterr().err
     assert "no projector database" in err and err.count("\n") == 1
     assert main(["calls", "--db", str(db), "--status", "nope"]) == 2
+
+
+def test_readyz_and_metrics_tell_a_stuck_consumer(db: Path) -> None:
+    prog = Progress(partitions=[0], stored={0: 30}, high={0: 30}, polled_at=time.time())
+    with serve(create_app(db, BearerGuard(None, "127.0.0.1"), prog)) as c:
+        assert c.get("/readyz").status_code == 200
+        prog.polled_at = time.time() - 120
+        r = c.get("/readyz")
+        assert r.status_code == 503
+        err = r.json()["error"]
+        assert err.startswith("the consumer has not polled for 1"), err
+        metrics = c.get("/metrics").text
+        line = next(
+            x for x in metrics.splitlines() if x.startswith("callstream_projector_last_poll_age")
+        )
+        assert float(line.split()[-1]) >= 120

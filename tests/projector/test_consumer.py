@@ -142,3 +142,83 @@ def test_rebuild_command(
         assert "already exists" in capsys.readouterr().err
     finally:
         root.handlers[:], root.level = saved[0], saved[1]
+
+
+def _running(settings: Settings, db: Path) -> tuple[Projector, threading.Thread, Store]:
+    st = Store(db, settings.topic(topics.CALL_STATUS))
+    profile = kafka.TANSU if settings.kafka_profile == "tansu" else kafka.KAFKA
+    p = Projector(settings, st, profile)
+    t = threading.Thread(target=p.run, daemon=True)
+    t.start()
+    return p, t, st
+
+
+def test_partitions_that_appear_while_running_are_consumed_from_their_start(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The projector starts seeing only partitions 0-2 (as if the topic had three), then
+    its periodic look at the metadata finds the other three and reads them from offset 0."""
+    import projector.consumer as consumer_module
+
+    monkeypatch.setattr(consumer_module, "LOOK_FOR_PARTITIONS_EVERY_S", 0.2)
+    real = Projector._partitions
+
+    def first_three(self: Projector, consumer: object, wait_s: float) -> list[int]:
+        return [p for p in real(self, consumer, wait_s) if p < 3]
+
+    monkeypatch.setattr(Projector, "_partitions", first_three)
+    pairs = call_log(90, seed=8)
+    produce(settings, pairs)
+    p, t, st = _running(settings, settings.db)
+    try:
+        wait_until(
+            lambda: len(p.progress.partitions) == 6 and p.progress.caught_up(),
+            timeout=30,
+            what="all partitions applied",
+        )
+    finally:
+        p.stop()
+        t.join(timeout=10)
+        st.close()
+    with sqlite3.connect(settings.db) as conn:
+        got = tables(conn)
+    assert got == reference(settings, tmp_path / "ref.db", len(pairs))
+
+
+def test_partitions_added_to_the_topic_are_consumed(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real ``CreatePartitions`` (kafka-topics --alter) while the projector runs."""
+    from kafka.errors import IncompatibleBrokerVersion, UnsupportedVersionError
+
+    import projector.consumer as consumer_module
+
+    monkeypatch.setattr(consumer_module, "LOOK_FOR_PARTITIONS_EVERY_S", 0.2)
+    topic = settings.topic(topics.CALL_STATUS)
+    produce(settings, call_log(30, seed=4))
+    p, t, st = _running(settings, settings.db)
+    admin = kafka.make_admin(settings)
+    try:
+        wait_until(p.progress.caught_up, timeout=30, what="caught up")
+        before = len(p.progress.partitions)
+        try:
+            admin.create_partitions({topic: before + 2})
+        except (IncompatibleBrokerVersion, UnsupportedVersionError) as e:
+            pytest.skip(f"this broker cannot add partitions (CreatePartitions: {e})")
+        pairs = call_log(300, seed=12)
+        produce(settings, pairs)  # keys now spread over the new partitions too
+        wait_until(
+            lambda: len(p.progress.partitions) == before + 2 and p.progress.caught_up(),
+            timeout=60,
+            what="the new partitions applied",
+        )
+    finally:
+        admin.close()
+        p.stop()
+        t.join(timeout=10)
+        st.close()
+    n = len(call_log(30, seed=4)) + len(pairs)
+    with sqlite3.connect(settings.db) as conn:
+        got = tables(conn)
+    assert {part for _t, part, _o in got["projector_offsets"]} == set(range(before + 2))  # type: ignore[misc]
+    assert got == reference(settings, tmp_path / "ref.db", n)

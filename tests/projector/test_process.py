@@ -25,9 +25,9 @@ pytestmark = pytest.mark.slow
 
 
 class ProjectorProcess:
-    def __init__(self, settings: Settings, tmp: Path) -> None:
+    def __init__(self, settings: Settings, tmp: Path, port: int | None = None) -> None:
         self.settings = settings
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.err = tmp / f"projector-{self.port}.log"
         env = {
@@ -127,5 +127,139 @@ def test_a_log_gone_backwards_exits_nonzero_with_the_way_out(
         last = p.stderr().strip().splitlines()[-1]
         assert last.startswith("callstream projector: error: the log went backwards")
         assert "callstream rebuild" in last
+    finally:
+        p.kill()
+
+
+# -- the API's own process ----------------------------------------------------------------
+
+
+def api_child(p: ProjectorProcess) -> int:
+    """The pid of the projector's API process (Linux: from /proc)."""
+
+    def find() -> int | None:
+        kids = Path(f"/proc/{p.proc.pid}/task/{p.proc.pid}/children").read_text().split()
+        for k in kids:
+            cmd = Path(f"/proc/{k}/cmdline").read_bytes().split(b"\0")
+            if b"projector.api_process" in cmd:
+                return int(k)
+        return None
+
+    return wait_until(find, timeout=10, what="the API process")
+
+
+def gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"  # exited, not yet reaped
+
+
+def refused(url: str) -> bool:
+    try:
+        httpx.get(url + "/livez", timeout=2)
+    except httpx.ConnectError:
+        return True
+    except httpx.HTTPError:
+        return False
+    return False
+
+
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="reads /proc and relies on PR_SET_PDEATHSIG"
+)
+
+
+@linux_only
+def test_the_api_runs_in_its_own_process_and_sigterm_stops_both(
+    settings: Settings, tmp_path: Path
+) -> None:
+    produce(settings, call_log(20))
+    p = ProjectorProcess(settings, tmp_path)
+    try:
+        wait_until(p.ready, timeout=30, what="projector ready")
+        child = api_child(p)
+        assert child != p.proc.pid
+        # the API answers from the child with the consumer's progress fed to it
+        m = httpx.get(p.url + "/metrics", timeout=5).text
+        assert "callstream_projector_caught_up 1.0" in m
+        first = call_log(20)[0][0]
+        assert httpx.get(f"{p.url}/calls/{first}", timeout=5).status_code == 200
+        p.proc.send_signal(signal.SIGTERM)
+        assert p.proc.wait(timeout=20) == 0, p.stderr()
+        assert gone(child)
+        assert refused(p.url)
+    finally:
+        p.kill()
+
+
+@linux_only
+def test_kill9_of_the_projector_takes_its_api_process_with_it(
+    settings: Settings, tmp_path: Path
+) -> None:
+    p = ProjectorProcess(settings, tmp_path)
+    try:
+        wait_until(p.ready, timeout=30, what="projector ready")
+        child = api_child(p)
+        p.kill()
+        wait_until(lambda: gone(child), timeout=10, what="the API process to die")
+        wait_until(lambda: refused(p.url), timeout=10, what="the port to close")
+    finally:
+        p.kill()
+
+
+def test_when_the_api_process_dies_the_projector_stops_and_says_so(
+    settings: Settings, tmp_path: Path
+) -> None:
+    p = ProjectorProcess(settings, tmp_path)
+    try:
+        wait_until(p.ready, timeout=30, what="projector ready")
+        os.kill(api_child(p), signal.SIGKILL)
+        rc = wait_until(lambda: p.proc.poll(), timeout=20, what="projector exit")
+        assert rc == 1, p.stderr()
+        last = p.stderr().strip().splitlines()[-1]
+        assert last.startswith("callstream projector: error: the projector's API process exited")
+    finally:
+        p.kill()
+
+
+def test_a_taken_port_is_one_line_and_a_nonzero_exit(settings: Settings, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        p = ProjectorProcess(settings, tmp_path, port=taken.getsockname()[1])
+        try:
+            rc = p.proc.wait(timeout=30)
+        finally:
+            p.kill()
+    assert rc == 1
+    lines = p.stderr().strip().splitlines()
+    assert lines[-1].startswith(
+        f"callstream projector: error: could not listen on 127.0.0.1:{p.port}"
+    )
+    assert "Traceback" not in p.stderr()
+
+
+@linux_only
+def test_a_paused_api_process_does_not_hold_the_projector_up(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The API process is frozen (SIGSTOP): the consumer carries on, and a SIGTERM still
+    stops the projector, which kills the frozen child instead of waiting on it forever."""
+    p = ProjectorProcess(settings, tmp_path)
+    try:
+        wait_until(p.ready, timeout=30, what="projector ready")
+        child = api_child(p)
+        os.kill(child, signal.SIGSTOP)
+        pairs = call_log(200, seed=21)
+        produce(settings, pairs)
+        wait_until(lambda: applied(settings.db) == len(pairs), timeout=30, what="applied")
+        p.proc.send_signal(signal.SIGTERM)
+        assert p.proc.wait(timeout=30) == 0, p.stderr()
+        assert gone(child)
+        assert "did not stop; killing it" in p.stderr()
     finally:
         p.kill()

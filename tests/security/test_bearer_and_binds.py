@@ -19,7 +19,7 @@ from callstream.settings import Settings
 from callstream.web import BearerGuard, is_loopback_host
 from ingest.app import create_app as ingest_app
 from projector.api import create_app as projector_app
-from projector.consumer import Progress
+from projector.progress import Progress
 from projector.store import Store
 from tests.fuzz.support import InProcess
 from tests.projector.support import callback, sid
