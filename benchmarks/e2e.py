@@ -127,6 +127,23 @@ async def run(rate: float, seconds: float, tmp: Path) -> dict[str, Any]:
         await asyncio.gather(*pollers)
         await watcher
         lat = [visible[s] - due_at[s] for s in due_at if s in visible]
+        # the same figures per window of the run, to tell a tail that grows with the run's
+        # length (or the log's) from one spread evenly over it
+        t0 = min(due_at.values())
+        window = 60.0 if seconds >= 120 else max(1.0, seconds / 4)
+        windows: dict[int, list[float]] = {}
+        for s, due in due_at.items():
+            if s in visible:
+                windows.setdefault(int((due - t0) // window), []).append(visible[s] - due)
+        by_window = [
+            {
+                "from_s": round(k * window),
+                "row_p50_ms": round(pct(v, 50) * 1000, 1),
+                "row_p99_ms": round(pct(v, 99) * 1000, 1),
+                "row_max_ms": round(max(v) * 1000, 1),
+            }
+            for k, v in sorted(windows.items())
+        ]
         return {
             "rate": rate,
             "callbacks": n,
@@ -141,6 +158,7 @@ async def run(rate: float, seconds: float, tmp: Path) -> dict[str, Any]:
             "api_p50_ms": round(pct(api_lat, 50) * 1000, 1),
             "api_p99_ms": round(pct(api_lat, 99) * 1000, 1),
             "api_samples": len(api_lat),
+            "row_by_window": by_window,
         }
 
 

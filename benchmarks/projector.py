@@ -11,8 +11,9 @@
     90 % of the log), RSS over time;
     (a), (b) and (c) run interleaved --rounds times, so that each ratio compares runs made
     under the same load of a shared machine; the medians of the ratios are reported;
-(d) a projector on the caught-up database fed --live-rate callbacks/s: GET /calls/{sid}
-    latency meanwhile;
+(d) a projector on the caught-up database: GET /calls/{sid} latency first with nothing
+    arriving (the baseline), then while it is fed --live-rate callbacks/s; the reader is a
+    process of its own with a stdlib keep-alive client;
 (e) a second projector catching up from offset 0 (to 30 % of the log) while GET
     /calls/{sid} is measured.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import random
 import sqlite3
@@ -30,7 +32,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -38,7 +39,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx
 from kafka import TopicPartition
 
 from callstream import kafka, topics
@@ -237,6 +237,15 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def children_rss_kib(pid: int) -> int:
+    """RSS of ``pid``'s child processes (the projector's API process)."""
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0
+    return sum(rss_kib(int(k)) for k in kids)
+
+
 def applied(db: Path) -> int:
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
@@ -277,31 +286,50 @@ def _start_projector(settings: Settings, db: Path) -> tuple[subprocess.Popen[byt
     return proc, port
 
 
+def _read_calls(port: int, n_calls: int, seed: int, ctl: Any) -> None:
+    """In its own process: GET /calls/{sid} for random known calls over one keep-alive
+    connection (stdlib client, so the client's own cost stays small), one request every
+    ~5 ms, until told to stop; then send back the latencies."""
+    import http.client
+
+    rnd = random.Random(seed)
+    lat: list[float] = []
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    while not ctl.poll():
+        sid = f"CA{rnd.randrange(n_calls):032x}"
+        try:
+            t = time.perf_counter()
+            conn.request("GET", f"/calls/{sid}")
+            conn.getresponse().read()
+            lat.append(time.perf_counter() - t)
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            time.sleep(0.05)
+        time.sleep(0.005)
+    conn.close()
+    ctl.send(lat)
+
+
 class Reader:
-    """GET /calls/{sid} for random known calls, one request every ~5 ms, in a thread."""
+    """A reader process: the benchmark's own threads (producer, polling) do not share its
+    GIL, so the figures are the API's latency, not the benchmark's."""
 
-    def __init__(self, port: int, n_calls: int) -> None:
-        self.port, self.n_calls = port, n_calls
-        self.lat: list[float] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
+    def __init__(self, port: int, n_calls: int, seed: int = 2) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.ctl, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_read_calls, args=(port, n_calls, seed, child))
+        self.proc.daemon = True
 
-    def run(self) -> None:
-        rnd = random.Random(2)
-        with httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10) as client:
-            while not self.stop.is_set():
-                sid = f"CA{rnd.randrange(self.n_calls):032x}"
-                try:
-                    s = time.perf_counter()
-                    client.get(f"/calls/{sid}")
-                    self.lat.append(time.perf_counter() - s)
-                except httpx.HTTPError:
-                    time.sleep(0.05)
-                time.sleep(0.005)
+    def start(self) -> None:
+        self.proc.start()
 
     def take(self) -> list[float]:
-        out, self.lat = self.lat, []
-        return out
+        """Stop the reader and return its latencies (seconds)."""
+        self.ctl.send("stop")
+        lat: list[float] = self.ctl.recv()
+        self.proc.join(timeout=10)
+        return lat
 
 
 def _wait_applied(
@@ -357,8 +385,13 @@ def projector_run(
     out: dict[str, Any] = {}
     try:
         _wait_applied(db, total, proc)
+        # the baseline: the same projector process, caught up and not writing
+        reader = Reader(port, n_calls, seed=3)
+        reader.start()
+        time.sleep(live_s)
+        out["get_call_idle"] = _pct(reader.take())
         reader = Reader(port, n_calls)
-        reader.thread.start()
+        reader.start()
         extra = callbacks(int(live_rate * live_s) // 5 + 1, seed=9, first=n_calls)
         p = kafka.make_producer(settings, "bench-live")
         topic = settings.topic(topics.CALL_STATUS)
@@ -371,10 +404,9 @@ def projector_run(
         p.flush()
         p.close()
         _wait_applied(db, total + len(extra), proc)
-        reader.stop.set()
-        reader.thread.join()
         out["get_call_while_live_writing"] = {"callbacks_per_s": live_rate, **_pct(reader.take())}
         out["rss_kib_after_live"] = rss_kib(proc.pid)
+        out["api_process_rss_kib_after_live"] = children_rss_kib(proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -386,43 +418,18 @@ def projector_run(
         while applied(db2) == 0:
             time.sleep(0.05)
         t1, n1 = time.perf_counter(), applied(db2)
-        reader.thread.start()
+        reader.start()
         _wait_applied(db2, int(0.3 * total), proc)
         n2 = applied(db2)
-        reader.stop.set()
-        reader.thread.join()
+        lat = reader.take()
         out["get_call_while_catching_up"] = {
-            **_pct(reader.take()),
+            **_pct(lat),
             "projector_rate_meanwhile": round((n2 - n1) / (time.perf_counter() - t1)),
         }
     finally:
         proc.terminate()
         proc.wait(timeout=30)
     return out
-
-
-def get_call_idle(db: Path, n_calls: int) -> dict[str, float]:
-    """GET /calls/{sid} on the finished database, projector not writing (in-process app)."""
-    from callstream.web import BearerGuard
-    from projector.api import create_app
-    from tests.helpers import ServedApp
-
-    lat = []
-    rnd = random.Random(3)
-    with (
-        ServedApp(create_app(db, BearerGuard(None, "127.0.0.1"))) as s,
-        httpx.Client(base_url=s.url) as c,
-    ):
-        for _ in range(2000):
-            sid = f"CA{rnd.randrange(n_calls):032x}"
-            t = time.perf_counter()
-            c.get(f"/calls/{sid}")
-            lat.append(time.perf_counter() - t)
-    lat.sort()
-    return {
-        "p50_ms": round(1000 * lat[len(lat) // 2], 2),
-        "p99_ms": round(1000 * lat[int(0.99 * (len(lat) - 1))], 2),
-    }
 
 
 def main() -> None:
@@ -475,7 +482,6 @@ def main() -> None:
             )
         print("(d) live writing and (e) catching up, with GET /calls/{sid}", file=sys.stderr)
         proj = projector_run(settings, total, args.calls, work, args.live_rate, args.live_seconds)
-        idle = get_call_idle(work / "projector.db", args.calls)
 
         def med(key: str) -> float:
             return float(statistics.median(r[key] for r in rounds))
@@ -493,7 +499,6 @@ def main() -> None:
             "median_c_from_start_vs_a": med("c_from_start_vs_a"),
             "median_c_steady_vs_b": med("c_steady_vs_b"),
             "get_call": proj,
-            "get_call_idle": idle,
             "cpus": os.cpu_count(),
             "loadavg_at_end": os.getloadavg(),
         }
