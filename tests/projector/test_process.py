@@ -7,6 +7,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,17 @@ class ProjectorProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
+
+
+@contextmanager
+def ready_projector(settings: Settings, tmp: Path) -> Iterator[ProjectorProcess]:
+    """A ``callstream projector`` process, once ``/readyz`` says so; killed afterwards."""
+    p = ProjectorProcess(settings, tmp)
+    try:
+        wait_until(p.ready, timeout=30, what="projector ready")
+        yield p
+    finally:
+        p.kill()
 
 
 def applied(db: Path) -> int:
@@ -116,9 +129,7 @@ def test_a_log_gone_backwards_exits_nonzero_with_the_way_out(
     s = make_settings(fresh_broker.bootstrap, "tansu", tmp_path)
     kafka.ensure_topics(s)
     produce(s, call_log(30))
-    p = ProjectorProcess(s, tmp_path)
-    try:
-        wait_until(p.ready, timeout=30, what="projector ready")
+    with ready_projector(s, tmp_path) as p:
         fresh_broker.restart()
         kafka.ensure_topics(s)
         produce(s, call_log(1))
@@ -127,8 +138,6 @@ def test_a_log_gone_backwards_exits_nonzero_with_the_way_out(
         last = p.stderr().strip().splitlines()[-1]
         assert last.startswith("callstream projector: error: the log went backwards")
         assert "callstream rebuild" in last
-    finally:
-        p.kill()
 
 
 # -- the API's own process ----------------------------------------------------------------
@@ -176,9 +185,7 @@ def test_the_api_runs_in_its_own_process_and_sigterm_stops_both(
     settings: Settings, tmp_path: Path
 ) -> None:
     produce(settings, call_log(20))
-    p = ProjectorProcess(settings, tmp_path)
-    try:
-        wait_until(p.ready, timeout=30, what="projector ready")
+    with ready_projector(settings, tmp_path) as p:
         child = api_child(p)
         assert child != p.proc.pid
         # the API answers from the child with the consumer's progress fed to it
@@ -190,38 +197,29 @@ def test_the_api_runs_in_its_own_process_and_sigterm_stops_both(
         assert p.proc.wait(timeout=20) == 0, p.stderr()
         assert gone(child)
         assert refused(p.url)
-    finally:
-        p.kill()
 
 
 @linux_only
 def test_kill9_of_the_projector_takes_its_api_process_with_it(
     settings: Settings, tmp_path: Path
 ) -> None:
-    p = ProjectorProcess(settings, tmp_path)
-    try:
-        wait_until(p.ready, timeout=30, what="projector ready")
+    with ready_projector(settings, tmp_path) as p:
         child = api_child(p)
         p.kill()
         wait_until(lambda: gone(child), timeout=10, what="the API process to die")
         wait_until(lambda: refused(p.url), timeout=10, what="the port to close")
-    finally:
-        p.kill()
 
 
+@linux_only
 def test_when_the_api_process_dies_the_projector_stops_and_says_so(
     settings: Settings, tmp_path: Path
 ) -> None:
-    p = ProjectorProcess(settings, tmp_path)
-    try:
-        wait_until(p.ready, timeout=30, what="projector ready")
+    with ready_projector(settings, tmp_path) as p:
         os.kill(api_child(p), signal.SIGKILL)
         rc = wait_until(lambda: p.proc.poll(), timeout=20, what="projector exit")
         assert rc == 1, p.stderr()
         last = p.stderr().strip().splitlines()[-1]
         assert last.startswith("callstream projector: error: the projector's API process exited")
-    finally:
-        p.kill()
 
 
 def test_a_taken_port_is_one_line_and_a_nonzero_exit(settings: Settings, tmp_path: Path) -> None:
@@ -249,9 +247,7 @@ def test_a_paused_api_process_does_not_hold_the_projector_up(
 ) -> None:
     """The API process is frozen (SIGSTOP): the consumer carries on, and a SIGTERM still
     stops the projector, which kills the frozen child instead of waiting on it forever."""
-    p = ProjectorProcess(settings, tmp_path)
-    try:
-        wait_until(p.ready, timeout=30, what="projector ready")
+    with ready_projector(settings, tmp_path) as p:
         child = api_child(p)
         os.kill(child, signal.SIGSTOP)
         pairs = call_log(200, seed=21)
@@ -261,5 +257,3 @@ def test_a_paused_api_process_does_not_hold_the_projector_up(
         assert p.proc.wait(timeout=30) == 0, p.stderr()
         assert gone(child)
         assert "did not stop; killing it" in p.stderr()
-    finally:
-        p.kill()
