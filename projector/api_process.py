@@ -34,7 +34,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from callstream.procs import child_preexec
+from callstream.procs import die_with_parent
 from projector.progress import Progress
 
 log = logging.getLogger("callstream.projector")
@@ -82,8 +82,8 @@ class ApiProcess:
     def start(self) -> None:
         """Bind (raises OSError when the port is taken) and start the child.
 
-        Call it from the main thread: on Linux the child dies with the thread that started
-        it.
+        Call it from the main thread: on Linux the child asks to die with the thread that
+        started it.
         """
         sock = bind(self.host, self.port)
         try:
@@ -100,10 +100,14 @@ class ApiProcess:
                     self.host,
                     "--port",
                     str(self.port),
+                    "--parent-pid",
+                    str(os.getpid()),
                 ],
                 stdin=subprocess.PIPE,
                 pass_fds=(sock.fileno(),),
-                preexec_fn=child_preexec(),  # noqa: PLW1509 - main thread, before the consumer
+                # its own process group: a Ctrl-C in the terminal stops the consumer, which
+                # then stops the API, in that order
+                process_group=0,
             )
         finally:
             sock.close()  # the child holds its own copy
@@ -169,8 +173,9 @@ class ApiProcess:
             return proc.wait()
 
 
-def serve_child(fd: int, db: Path, host: str, port: int) -> int:
+def serve_child(fd: int, db: Path, host: str, port: int, parent_pid: int) -> int:
     """The child: serve the API on the inherited socket until the feed ends or a signal."""
+    die_with_parent(parent_pid)
     from callstream import logs
     from callstream.settings import Settings
     from callstream.web import BearerGuard, make_server
@@ -205,8 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--db", type=Path, required=True)
     p.add_argument("--host", required=True)
     p.add_argument("--port", type=int, required=True)
+    p.add_argument("--parent-pid", type=int, required=True, help="die when it does")
     a = p.parse_args(argv)
-    return serve_child(a.fd, a.db, a.host, a.port)
+    return serve_child(a.fd, a.db, a.host, a.port, a.parent_pid)
 
 
 if __name__ == "__main__":  # pragma: no cover - run as a child process
