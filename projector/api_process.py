@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,21 +43,34 @@ log = logging.getLogger("callstream.projector")
 
 FEED_EVERY_S = 0.05
 BACKLOG = 2048  # uvicorn's default
+BIND_RETRY_S = 3.0
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port``, bound the way uvicorn binds its own."""
+def bind(host: str, port: int, retry_s: float = BIND_RETRY_S) -> socket.socket:
+    """A listening TCP socket on ``host:port``, bound the way uvicorn binds its own.
+
+    A port in use is tried again for ``retry_s``: right after a crash, the previous
+    projector's API process may still be on its way out, holding the port.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(BACKLOG)
-    except BaseException:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
+    deadline = time.monotonic() + retry_s
+    while True:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(BACKLOG)
+        except OSError as e:
+            sock.close()
+            if e.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        sock.set_inheritable(True)
+        return sock
 
 
 class ApiProcess:

@@ -257,3 +257,43 @@ def test_a_paused_api_process_does_not_hold_the_projector_up(
         assert p.proc.wait(timeout=30) == 0, p.stderr()
         assert gone(child)
         assert "did not stop; killing it" in p.stderr()
+
+
+def test_bind_waits_briefly_for_a_port_that_is_being_released(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Right after a crash the old API process may still hold the port for a moment."""
+    import errno
+    import socket
+    import threading
+    import time
+
+    from projector import api_process
+
+    retried = threading.Event()
+
+    class Clock:
+        monotonic = staticmethod(time.monotonic)
+
+        @staticmethod
+        def sleep(s: float) -> None:
+            retried.set()
+            time.sleep(s)
+
+    monkeypatch.setattr(api_process, "time", Clock)
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    with pytest.raises(OSError) as taken:
+        api_process.bind("127.0.0.1", port, retry_s=0.3)  # held throughout: fails
+    assert taken.value.errno == errno.EADDRINUSE
+    retried.clear()
+    got: list[socket.socket] = []
+    t = threading.Thread(target=lambda: got.append(api_process.bind("127.0.0.1", port)))
+    t.start()
+    assert retried.wait(10), "bind never retried"
+    holder.close()  # released while bind is retrying
+    t.join(timeout=10)
+    assert got and got[0].getsockname()[1] == port
+    got[0].close()
