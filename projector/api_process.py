@@ -8,8 +8,9 @@ the database file and the consumer's progress for ``/readyz`` and ``/metrics``.
 
 How they are tied together:
 
-- The consumer's process binds the listening socket itself (a taken port is reported at
-  once, as before) and hands it to the child, which serves on it. Connections that arrive
+- The consumer's process binds the listening socket itself (a port still in use after
+  ``BIND_RETRY_S`` is reported by this process, in one line) and hands it to the child,
+  which serves on it. Connections that arrive
   while the child starts wait in the socket's backlog instead of being refused.
 - It writes a :meth:`~projector.progress.Progress.snapshot` as one JSON line to the child's
   stdin every ``FEED_EVERY_S``. The child folds each line into its own
@@ -60,15 +61,13 @@ def bind(host: str, port: int, retry_s: float = BIND_RETRY_S) -> socket.socket:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
             sock.listen(BACKLOG)
-        except OSError as e:
+        except BaseException as e:
             sock.close()
-            if e.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
+            in_use = isinstance(e, OSError) and e.errno == errno.EADDRINUSE
+            if not in_use or time.monotonic() >= deadline:
                 raise
             time.sleep(0.1)
             continue
-        except BaseException:
-            sock.close()
-            raise
         sock.set_inheritable(True)
         return sock
 
