@@ -59,6 +59,25 @@ def docker_answers() -> tuple[bool, str]:
             gc.collect()
 
 
+def unreachable(bootstrap: str, timeout_s: float = 2.0) -> str:
+    """Why no address of ``bootstrap`` accepts a TCP connection, or "" when one does.
+
+    A plain connect: kafka-python takes about 30 s to give up on a dead bootstrap list, and
+    every test of the session would wait for it in turn.
+    """
+    import socket
+
+    errors = []
+    for addr in bootstrap.split(","):
+        host, _, port = addr.strip().rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+            return ""
+        except (OSError, ValueError) as e:
+            errors.append(f"{addr.strip()}: {e}")
+    return "; ".join(errors)
+
+
 def chosen_backend() -> str:
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         return "external"
@@ -69,6 +88,17 @@ def chosen_backend() -> str:
 def start_backend(kind: str) -> Iterator[TestBroker]:
     if kind == "external":
         s = Settings.from_env()
+        why = unreachable(kafka.bootstrap(s))
+        if why:
+            import pytest
+
+            pytest.exit(
+                f"KAFKA_BOOTSTRAP_SERVERS={kafka.bootstrap(s)} does not answer ({why}). Start "
+                "that broker, or unset KAFKA_BOOTSTRAP_SERVERS to test on the embedded one "
+                "(a shell that sourced callstream-up.env keeps it set after 'callstream up' "
+                "has stopped)",
+                returncode=2,
+            )
         yield TestBroker("external", kafka.bootstrap(s), kafka.detect_profile(s))
     elif kind == "container":
         yield from _container()
