@@ -18,6 +18,7 @@ from types import FrameType
 
 from callstream import kafka, topics
 from callstream.settings import Settings
+from projector import schema
 from projector.api_process import ApiProcess
 from projector.consumer import LogWentBackwards, Projector, ProjectorError
 from projector.store import Store
@@ -56,13 +57,9 @@ def run_service(settings: Settings, host: str, port: int, db: Path) -> Outcome:
         projector.run()
     except (LogWentBackwards, ProjectorError) as e:
         outcome.fatal = str(e)
-    except sqlite3.Error as e:  # disk full, read-only file system, I/O error
+    except sqlite3.Error as e:  # disk full, read-only file system, I/O error, locked
         log.exception("consumer failed")
-        outcome.fatal = (
-            f"the database {db} failed: {type(e).__name__}: {e}; fix that (disk space, "
-            "write access) and start the projector again: it resumes from the offsets "
-            "stored in the file"
-        )
+        outcome.fatal = database_failed(db, e)
     except Exception as e:  # anything else: stop loudly rather than serve stale data
         log.exception("consumer failed")
         outcome.fatal = f"the consumer failed: {type(e).__name__}: {e}"
@@ -75,3 +72,20 @@ def run_service(settings: Settings, host: str, port: int, db: Path) -> Outcome:
         for s, h in previous.items():
             signal.signal(s, h)
     return outcome
+
+
+def database_failed(db: Path, e: sqlite3.Error) -> str:
+    """The one line an operator reads when the projector's database fails under it."""
+    if getattr(e, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return (
+            f"another process held the write lock on {db} for over "
+            f"{schema.BUSY_TIMEOUT_MS // 1000} s; the projector must be its only writer "
+            "(look for an sqlite3 shell or a tool with an open write transaction), stop "
+            "that and start the projector again: it resumes from the offsets stored in the "
+            "file"
+        )
+    return (
+        f"the database {db} failed: {type(e).__name__}: {e}; fix that (disk space, "
+        "write access) and start the projector again: it resumes from the offsets "
+        "stored in the file"
+    )

@@ -92,7 +92,7 @@ class Store:
         return None if row is None else str(row[0])
 
     def remember_topic_id(self, topic_id: str) -> None:
-        with self.db.atomic():
+        with schema.write_transaction(self.db):
             self.conn.execute(
                 "INSERT OR REPLACE INTO projector_topics (topic, topic_id) VALUES (?, ?)",
                 (self.topic, topic_id),
@@ -125,7 +125,7 @@ class Store:
                     res.newest_received_at = item.received_at
         if not res.records:
             return res
-        with self.db.atomic():
+        with schema.write_transaction(self.db):
             self._apply_events(events, res)
             if rejected:
                 self.conn.executemany(

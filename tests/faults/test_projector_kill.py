@@ -50,9 +50,10 @@ def applied():
     finally:
         c.close()
 
-last, episodes, was_locked = applied(), 0, False
+last, episodes, was_locked, polls = applied(), 0, False, 0
 deadline = time.monotonic() + 30
 while time.monotonic() < deadline:
+    polls += 1
     c = sqlite3.connect(db, timeout=0, isolation_level=None)
     try:
         c.execute("BEGIN IMMEDIATE")
@@ -71,6 +72,7 @@ while time.monotonic() < deadline:
     was_locked = locked
     if not locked:
         last = applied()
+print(f"{episodes} write transactions seen in {polls} polls", file=sys.stderr)
 sys.exit(1)
 """
 
@@ -79,6 +81,7 @@ def kill_inside_a_transaction(pid: int, db: Path, skip: int) -> subprocess.Popen
     return subprocess.Popen(
         [sys.executable, "-c", KILLER, str(db), str(pid), str(skip)],
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
 
@@ -106,8 +109,11 @@ def test_projector_killed_mid_batch_then_restarted(tmp_path: Path) -> None:
                     )
                     killer = kill_inside_a_transaction(proj.proc.pid, db, skip=2)
                     proj.proc.send_signal(signal.SIGCONT)
-                    out, _ = killer.communicate(timeout=40)
-                    assert killer.returncode == 0, "the projector was never seen writing"
+                    out, err = killer.communicate(timeout=40)
+                    assert killer.returncode == 0, (
+                        f"the projector was never seen writing ({err.strip()}); its log:\n"
+                        + proj.tail()
+                    )
                     wait_until(lambda: not proj.alive(), what="projector killed")
                     proj.kill9()
                     kills += 1

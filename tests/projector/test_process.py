@@ -140,6 +140,29 @@ def test_a_log_gone_backwards_exits_nonzero_with_the_way_out(
         assert "callstream rebuild" in last
 
 
+def test_another_writer_holding_the_lock_is_named_in_the_exit_line(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The projector must be the database's only writer. A brief lock from another process
+    is waited out (tests/projector/test_store.py); one held past the busy timeout stops
+    the projector with a line that says what to look for."""
+    with ready_projector(settings, tmp_path) as p:
+        pairs = call_log(5, seed=9)
+        other = sqlite3.connect(settings.db, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            produce(settings, pairs)
+            wait_until(lambda: p.proc.poll() is not None, timeout=30, what="projector exit")
+        finally:
+            other.close()
+        assert p.proc.returncode == 1, p.stderr()
+        last = p.stderr().strip().splitlines()[-1]
+        assert last.startswith("callstream projector: error: another process held the write lock")
+    assert applied(settings.db) == 0  # the batch was rolled back whole
+    with ready_projector(settings, tmp_path):  # and is applied once the lock is gone
+        wait_until(lambda: applied(settings.db) == len(pairs), timeout=30, what="caught up")
+
+
 # -- the API's own process ----------------------------------------------------------------
 
 

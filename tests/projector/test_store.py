@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,25 @@ def test_foreign_database_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(schema.SchemaError, match="not a callstream projector database"):
         Store(path, TOPIC)
+
+
+def test_a_batch_waits_for_another_writers_lock(tmp_path: Path) -> None:
+    """A batch reads before it writes. Begun deferred, it would fail at once ("database is
+    locked") when another connection holds the write lock, since SQLite does not wait for a
+    lock a reading transaction asks to upgrade; the store takes the lock first and waits."""
+    path = tmp_path / "x.db"
+    st = Store(path, TOPIC)
+    st.apply([(0, 0, callback(sid(1), 0, "ringing", 1))])
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.3, other.execute, ("ROLLBACK",))
+    release.start()
+    try:
+        res = st.apply([(0, 1, callback(sid(1), 1, "completed", 9, CallDuration="7"))])
+    finally:
+        release.join()
+        other.close()
+    assert res.events == 1
+    assert st.conn.execute("SELECT status FROM calls").fetchone() == ("completed",)
+    assert st.offsets() == {0: 2}
+    st.close()
