@@ -225,8 +225,9 @@ def _own_layout(text: str) -> tuple[str, list[Any], str] | None:
     Walking the known keys in their order parses each value once and yields the params
     array's own text, which is stored as is instead of being encoded again (that encoding
     was 40 % of :func:`interpret`). Whatever does not match exactly (other key orders,
-    whitespace, more keys, another version) goes the general way, which gives the same
-    event from the same record.
+    whitespace between keys, more keys, another version) goes the general way. Both ways
+    read the same fields and parameters; this one keeps the array's own spelling, which for
+    every record ingest writes is the compact JSON the general way produces.
     """
     if not text.startswith(_HEAD):
         return None
@@ -279,12 +280,17 @@ def _own_envelope(text: str) -> tuple[str, list[Any], dict[str, str], str] | Non
         return None
     received_at, params, params_text = own
     try:
-        first: dict[str, str] = dict(reversed(params))
+        first = _first_values(params)
     except (ValueError, TypeError):  # not [name, value] pairs
         return None
-    if set(map(type, map(first.get, _USED))) <= _STR_OR_NONE:
-        return received_at, params, first, params_text
-    return None
+    return None if first is None else (received_at, params, first, params_text)
+
+
+def _first_values(params: list[Any]) -> dict[str, str] | None:
+    """The first value of each parameter, or ``None`` when one the projector reads is not a
+    string. Raises ValueError or TypeError when ``params`` is not a list of pairs."""
+    first: dict[str, str] = dict(reversed(params))
+    return first if set(map(type, map(first.get, _USED))) <= _STR_OR_NONE else None
 
 
 def _any_envelope(value: bytes | str | None) -> tuple[str, list[Any], dict[str, str], str] | str:
@@ -306,8 +312,8 @@ def _any_envelope(value: bytes | str | None) -> tuple[str, list[Any], dict[str, 
                 and type(obj.get("url")) is str
                 and (tok is None or type(tok) is str)
             ):
-                first: dict[str, str] = dict(reversed(params))
-                if set(map(type, map(first.get, _USED))) <= _STR_OR_NONE:
+                first = _first_values(params)
+                if first is not None:
                     return received_at, params, first, _ENCODE_PARAMS(params)
     except (ValueError, TypeError, RecursionError):  # Recursion: nested too deep
         pass
