@@ -83,7 +83,7 @@ def _closed(port: int) -> bool:
 def test_up_runs_everything_and_ctrl_c_stops_all_of_it(tmp_path: Path) -> None:
     up = Up(tmp_path)
     try:
-        up.wait_for("ready. Try this")
+        up.wait_for("Ctrl-C stops everything.")  # the last line of the "try this" block
         out = up.output()
         for name in ("ingest", "projector", "dialer", "emulator"):
             url = f"http://127.0.0.1:{up.ports[name]}"
