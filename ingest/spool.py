@@ -14,6 +14,8 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
+from callstream.sqlitetx import write_transaction
+
 Row = tuple[str, bytes | None, bytes]  # topic, key, value
 StoredRow = tuple[int, str, bytes | None, bytes]  # id, topic, key, value
 
@@ -39,15 +41,8 @@ class Spool:
 
     def append_many(self, rows: Sequence[Row]) -> None:
         """Commit ``rows`` in one transaction (all or none), in the order given."""
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.executemany("INSERT INTO spool (topic, key, value) VALUES (?, ?, ?)", rows)
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
+        with write_transaction(self._db):
+            self._db.executemany("INSERT INTO spool (topic, key, value) VALUES (?, ?, ?)", rows)
 
     def oldest(self, limit: int) -> list[StoredRow]:
         cur = self._db.execute(

@@ -7,12 +7,13 @@ a file written by a newer projector or a file that is not a projector database a
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlite_utils import Database
+
+from callstream.sqlitetx import write_transaction
 
 SCHEMA_VERSION = 3
 TABLES = ("calls", "call_events", "rejected_events", "projector_offsets")
@@ -103,30 +104,6 @@ MIGRATIONS: dict[int, Callable[[Database], None]] = {
 }
 
 
-@contextlib.contextmanager
-def write_transaction(db: Database) -> Iterator[Database]:
-    """One write transaction that takes the write lock first (``BEGIN IMMEDIATE``).
-
-    sqlite-utils' ``atomic()`` opens a deferred transaction. Ours read before they write,
-    and SQLite does not wait (no busy handler) when a transaction that has read asks for a
-    write lock another connection holds: it fails at once with "database is locked". Taking
-    the lock first makes the write wait, up to the busy timeout, like any other.
-    """
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        if db.conn.in_transaction:
-            db.conn.rollback()
-        raise
-    try:
-        db.conn.execute("COMMIT")
-    except BaseException:
-        if db.conn.in_transaction:
-            db.conn.rollback()
-        raise
-
-
 def version_of(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
@@ -164,7 +141,7 @@ def migrate(db: Database, target: int = SCHEMA_VERSION) -> int:
             f"(tables: {', '.join(sorted(db.table_names()))}); point --db/CALLSTREAM_DB elsewhere"
         )
     for step in range(current, target):
-        with write_transaction(db):
+        with write_transaction(db.conn):
             MIGRATIONS[step](db)
             db.conn.execute(f"PRAGMA user_version={step + 1}")
     return current

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from callstream.sqlitetx import write_transaction
 from projector import fold, schema
 from projector.fold import CALL_COLUMNS, EVENT_COLUMNS, Event, Position, Rejected, Row
 
@@ -92,7 +93,7 @@ class Store:
         return None if row is None else str(row[0])
 
     def remember_topic_id(self, topic_id: str) -> None:
-        with schema.write_transaction(self.db):
+        with write_transaction(self.conn):
             self.conn.execute(
                 "INSERT OR REPLACE INTO projector_topics (topic, topic_id) VALUES (?, ?)",
                 (self.topic, topic_id),
@@ -125,7 +126,7 @@ class Store:
                     res.newest_received_at = item.received_at
         if not res.records:
             return res
-        with schema.write_transaction(self.db):
+        with write_transaction(self.conn):
             self._apply_events(events, res)
             if rejected:
                 self.conn.executemany(
