@@ -11,8 +11,12 @@ to stdout and nowhere else: nothing is logged.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from callstream import clients
+
+if TYPE_CHECKING:
+    from callstream.settings import Settings
 
 DEFAULT_TTL = 3600
 MAX_TTL = 86400  # Twilio refuses access tokens valid for more than 24 hours
@@ -47,14 +51,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def mint(
-    account_sid: str, api_key: str, api_secret: str, app_sid: str, identity: str, ttl: int
-) -> str:
+def mint(settings: Settings, identity: str, ttl: int) -> str:
+    """The signed token (a JWT). ``settings`` must hold the :data:`REQUIRED` values."""
     from twilio.jwt.access_token import AccessToken
     from twilio.jwt.access_token.grants import VoiceGrant
 
-    token = AccessToken(account_sid, api_key, api_secret, identity=identity, ttl=ttl)
-    token.add_grant(VoiceGrant(outgoing_application_sid=app_sid, incoming_allow=True))
+    settings.require(*REQUIRED)
+    token = AccessToken(
+        settings.twilio_account_sid,
+        settings.twilio_api_key,
+        settings.twilio_api_secret,
+        identity=identity,
+        ttl=ttl,
+    )
+    grant = VoiceGrant(outgoing_application_sid=settings.twiml_app_sid, incoming_allow=True)
+    token.add_grant(grant)
     jwt: str = token.to_jwt()
     return jwt
 
@@ -62,18 +73,5 @@ def mint(
 def run(args: argparse.Namespace) -> int:
     from callstream.settings import Settings
 
-    settings = Settings.from_env()
-    settings.require(*REQUIRED)
-    assert settings.twilio_account_sid and settings.twilio_api_key
-    assert settings.twilio_api_secret and settings.twiml_app_sid
-    print(
-        mint(
-            settings.twilio_account_sid,
-            settings.twilio_api_key,
-            settings.twilio_api_secret,
-            settings.twiml_app_sid,
-            args.identity,
-            args.ttl,
-        )
-    )
+    print(mint(Settings.from_env(), args.identity, args.ttl))
     return 0
