@@ -117,9 +117,9 @@ def test_scenario_file_with_clients_and_bad_entries(tmp_path: Path) -> None:
     s = Scenarios.load(f)
     assert s.outcome_for("client:bob").outcome == "no-answer"
     assert s.outcome_for("client:amy").outcome == "busy"
-    with pytest.raises(ScenarioError, match="clients.bad name"):
+    with pytest.raises(ScenarioError, match=r"clients\.bad name"):
         Scenarios.from_mapping({"clients": {"bad name": {}}})
-    with pytest.raises(ScenarioError, match="clients.bob"):
+    with pytest.raises(ScenarioError, match=r"clients\.bob"):
         Scenarios.from_mapping({"clients": {"bob": {"outcome": "maybe"}}})
 
 
