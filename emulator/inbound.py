@@ -68,7 +68,9 @@ def start_inbound(
 def voice_params(call: Call, app_params: dict[str, str] | None) -> dict[str, str]:
     params = standard_params(call, "ringing")
     if app_params is not None:
-        params["Called"] = ""  # a client dials no number of the account
+        # a client dials no number of the account: Called is empty, without geography
+        params = {k: v for k, v in params.items() if not k.startswith("Called")}
+        params["Called"] = ""
         params.update(app_params)
     return params
 

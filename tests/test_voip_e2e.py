@@ -24,6 +24,7 @@ PHONE = "+14155550199"  # somebody calling in
 ALLOWED = "+14155550123"
 ABROAD = "+33155550123"
 FOUR = ["initiated", "ringing", "in-progress", "completed"]
+API_SECRET = "voip-api-secret-never-logged-" + "a1b2" * 4
 HOSTILE = [
     "+1415abc0123",
     "+14155550123,+14155550124",
@@ -99,6 +100,9 @@ def test_voice_sdk_calls_leg_by_leg(tmp_path: Path) -> None:
         "CALLSTREAM_CALLER_ID": CALLER_ID,
         "CALLSTREAM_DIAL_ALLOW": "+1415,+1212",
         "CALLSTREAM_FORWARD_TO": "client:bob",
+        "CALLSTREAM_TWIML_APP_SID": "AP" + "9f" * 16,
+        "TWILIO_API_KEY": "SK" + "5e" * 16,
+        "TWILIO_API_SECRET": API_SECRET,
     }
     with Pipeline(tmp_path, **env) as p:
         p["emulator"].argv += ["--speed", "20"]
@@ -178,3 +182,6 @@ def check_calls(p: Pipeline, run: Run) -> None:
     assert log.count('"voice call refused"') == refused
     for to in (ABROAD, *HOSTILE[:5]):
         assert to not in log
+    # ingest logs its settings at start: the API secret is not among them
+    assert '"twilio_api_secret": "***"' in log
+    assert API_SECRET not in p.logs()
