@@ -24,21 +24,8 @@ from emulator.createparams import check_url, is_callable_address
 MAX_CLIENT_TO = 8192
 MAX_PARAMS = 20
 # Names Twilio itself sends on a voice URL request: a client's parameters cannot replace them.
-RESERVED = frozenset(
-    {
-        "AccountSid",
-        "ApiVersion",
-        "ApplicationSid",
-        "CallSid",
-        "CallStatus",
-        "Called",
-        "Caller",
-        "Direction",
-        "From",
-        "To",
-        "ParentCallSid",
-    }
-)
+_NAMES = "AccountSid ApiVersion ApplicationSid CallSid CallStatus Called Caller Direction From To"
+RESERVED = frozenset([*_NAMES.split(), "ParentCallSid"])
 _APP_SID = re.compile(r"AP[0-9a-f]{32}")
 _PARAM_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 

@@ -15,6 +15,7 @@ from emulator.inbound_request import default_app_sid
 from emulator.scenarios import ScenarioError
 from tests.emulator.conftest import Emu
 from tests.emulator.receiver import Receiver
+from tests.emulator.test_inbound import inbound
 from tests.helpers import ACCOUNT_SID
 
 EVENTS = 'statusCallbackEvent="initiated ringing answered completed"'
@@ -22,19 +23,7 @@ CALLER_ID = "+15005550006"
 
 
 def _client_call(emu: Emu, receiver: Receiver, twiml_doc: str, **body: Any) -> str:
-    receiver.twiml["/voice"] = twiml_doc
-    r = httpx.post(
-        emu.url + "/emulator/inbound",
-        json={
-            "from": "client:alice",
-            "voice_url": receiver.url("/voice"),
-            "status_callback": receiver.url("/cb/parent"),
-            **body,
-        },
-    )
-    assert r.status_code == 201, r.text
-    sid: str = r.json()["call_sid"]
-    return sid
+    return inbound(emu, receiver, twiml_doc, **{"from": "client:alice", "to": None, **body})
 
 
 def test_client_call_requests_the_app_with_twilios_parameters(emu: Emu, receiver: Receiver) -> None:
