@@ -5,7 +5,8 @@ Twilio requests the voice URL for two kinds of call:
 * a call to one of the account's numbers (or a REST call whose ``Url`` is this route):
   it goes to ``CALLSTREAM_FORWARD_TO``, a number or a ``client:IDENTITY``;
 * a call placed by a Voice SDK client through the TwiML application (``From`` or
-  ``Caller`` is ``client:IDENTITY``): the client chose ``To``, so ``To`` is untrusted input.
+  ``Caller`` is ``client:IDENTITY``, ``Direction`` is ``inbound``, as Twilio sends for
+  such a call): the client chose ``To``, so ``To`` is untrusted input.
   A ``client:IDENTITY`` destination rings that client; an E.164 number is dialled with
   ``CALLSTREAM_CALLER_ID`` only if it starts with one of the ``CALLSTREAM_DIAL_ALLOW``
   prefixes. Anything else is refused. Whoever can make this route dial any number can
@@ -81,6 +82,10 @@ def caller_client(params: Mapping[str, Sequence[str]]) -> str | Refuse | None:
     something else, given twice...) or name an identity callstream refuses."""
     values = list(dict.fromkeys([*params.get("From", ()), *params.get("Caller", ())]))
     if not any(v.startswith(clients.PREFIX) for v in values):
+        return None
+    if any(d != "inbound" for d in params.get("Direction", ())):
+        # Not the client's own call to the TwiML app: a REST call placed "from" a client
+        # whose Url is this route is already connected to its To.
         return None
     if len(values) != 1:
         return Refuse("ambiguous-caller")

@@ -94,6 +94,12 @@ def test_reasons() -> None:
     twice = {"From": ["client:alice"], "To": ["+14155550123", "+14155550124"]}
     assert vr.route(twice, CONFIG) == vr.Refuse("malformed-destination")
     assert vr.route({"From": ["+14155550199"]}, vr.VoipConfig()) == vr.Refuse("not-configured")
+    # a REST call placed "from" a client, answered: not the client's call to the app
+    rest = {**client_call("+33155550123"), "Direction": ["outbound-api"]}
+    assert vr.route(rest, vr.VoipConfig(forward_to="client:bob")) == vr.DialClient("bob")
+    assert vr.route({**client_call("client:bob"), "Direction": ["inbound"]}, CONFIG) == (
+        vr.DialClient("bob")
+    )
 
 
 def test_client_to_client_and_forwarding() -> None:
@@ -132,6 +138,7 @@ configs = st.builds(
 )
 names = st.sampled_from(["From", "Caller", "To", "Called", "Direction", "ApplicationSid"])
 values = st.one_of(
+    st.sampled_from(["inbound", "outbound-api", "outbound-dial"]),
     st.text(max_size=40),
     st.from_regex(r"\+[0-9]{1,16}", fullmatch=True),
     st.from_regex(r"client:[A-Za-z0-9_ .@:-]{0,12}", fullmatch=True),
@@ -146,7 +153,8 @@ def test_a_client_only_ever_reaches_an_allowed_number_or_a_valid_client(
 ) -> None:
     decision = vr.route(params, config)
     callers = params.get("From", []) + params.get("Caller", [])
-    from_client = any(v.startswith("client:") for v in callers)
+    inbound = all(d == "inbound" for d in params.get("Direction", []))
+    from_client = inbound and any(v.startswith("client:") for v in callers)
     if isinstance(decision, vr.DialNumber):
         if from_client:
             # only a single, allowed, E.164 To, with the configured caller ID
@@ -170,6 +178,7 @@ def test_an_empty_allow_list_never_dials_a_number_for_a_client(
 ) -> None:
     params = {**params, "From": ["client:alice"]}
     params.pop("Caller", None)
+    params.pop("Direction", None)
     assert not isinstance(vr.route(params, config), vr.DialNumber)
 
 
