@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from callstream import topics
+from callstream import clients, topics
 from callstream.ids import is_account_sid, is_e164
 
 
@@ -43,6 +43,12 @@ class Settings:
     topic_prefix: str = ""
     kafka_profile: str | None = None  # "tansu" | "kafka"; None: detect from the cluster id
     log_level: str = "INFO"
+    # Voice SDK clients (docs/voip.md)
+    caller_id: str | None = None
+    dial_allow: tuple[str, ...] = ()  # E.164 prefixes a client may dial; empty: none
+    twiml_app_sid: str | None = None
+    twilio_api_key: str | None = None
+    twilio_api_secret: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -70,6 +76,8 @@ class Settings:
         for p in ("db", "spool"):
             if p in values:
                 values[p] = Path(values[p])
+        if isinstance(values.get("dial_allow"), str):
+            values["dial_allow"] = _parse_dial_allow(values["dial_allow"])
         s = replace(s, **values)
         s.validate()
         return s
@@ -89,11 +97,16 @@ class Settings:
         if self.public_url is not None:
             _check_base_url("CALLSTREAM_PUBLIC_URL", self.public_url)
         _check_base_url("TWILIO_API_URL", self.twilio_api_url)
-        if self.forward_to is not None and not is_e164(self.forward_to):
+        if (
+            self.forward_to is not None
+            and not is_e164(self.forward_to)
+            and not clients.is_client_address(self.forward_to)
+        ):
             raise SettingsError(
-                f"CALLSTREAM_FORWARD_TO: {self.forward_to!r} is not an E.164 number "
-                "like +14155550100"
+                f"CALLSTREAM_FORWARD_TO: {self.forward_to[:40]!r} is neither an E.164 number "
+                "like +14155550100 nor a Voice SDK client like client:alice"
             )
+        self._validate_voip()
         if self.kafka_profile not in (None, "tansu", "kafka"):
             raise SettingsError("CALLSTREAM_KAFKA_PROFILE must be 'tansu' or 'kafka'")
         if not re.fullmatch(r"[A-Za-z0-9._-]*", self.topic_prefix):
@@ -102,6 +115,25 @@ class Settings:
             )
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise SettingsError("CALLSTREAM_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+
+    def _validate_voip(self) -> None:
+        if self.caller_id is not None and not is_e164(self.caller_id):
+            raise SettingsError(
+                f"CALLSTREAM_CALLER_ID: {self.caller_id[:40]!r} is not an E.164 number "
+                "like +14155550100 (one of the account's numbers)"
+            )
+        for prefix in self.dial_allow:
+            if not _DIAL_PREFIX.fullmatch(prefix):
+                raise SettingsError(
+                    f"CALLSTREAM_DIAL_ALLOW: {prefix[:40]!r} is not an E.164 prefix "
+                    "('+' and 1 to 15 digits, such as +1415 or +44)"
+                )
+        if self.twiml_app_sid is not None and not _APP_SID.fullmatch(self.twiml_app_sid):
+            raise SettingsError(
+                "CALLSTREAM_TWIML_APP_SID must be 'AP' followed by 32 lowercase hex digits"
+            )
+        if self.twilio_api_key is not None and not _API_KEY.fullmatch(self.twilio_api_key):
+            raise SettingsError("TWILIO_API_KEY must be 'SK' followed by 32 lowercase hex digits")
 
     def require(self, *names: str) -> None:
         """Fail with a clear message when a setting a service needs is unset."""
@@ -153,8 +185,22 @@ ENV_VARS: dict[str, str] = {
     "topic_prefix": "CALLSTREAM_TOPIC_PREFIX",
     "kafka_profile": "CALLSTREAM_KAFKA_PROFILE",
     "log_level": "CALLSTREAM_LOG_LEVEL",
+    "caller_id": "CALLSTREAM_CALLER_ID",
+    "dial_allow": "CALLSTREAM_DIAL_ALLOW",
+    "twiml_app_sid": "CALLSTREAM_TWIML_APP_SID",
+    "twilio_api_key": "TWILIO_API_KEY",
+    "twilio_api_secret": "TWILIO_API_SECRET",
 }
-SECRET_FIELDS = frozenset({"twilio_auth_token", "api_token"})
+SECRET_FIELDS = frozenset({"twilio_auth_token", "api_token", "twilio_api_secret"})
+# A dial prefix: '+' and at least one digit (a bare '+' would allow every number).
+_DIAL_PREFIX = re.compile(r"\+[1-9][0-9]{0,14}")
+_APP_SID = re.compile(r"AP[0-9a-f]{32}")
+_API_KEY = re.compile(r"SK[0-9a-f]{32}")
+
+
+def _parse_dial_allow(raw: str) -> tuple[str, ...]:
+    """``+1415,+44`` -> ('+1415', '+44'); blanks around and between commas are ignored."""
+    return tuple(p.strip() for p in raw.split(",") if p.strip())
 
 
 def _parse_cps(raw: Any) -> float:

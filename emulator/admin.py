@@ -12,10 +12,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from callstream.web import error
-from emulator.createparams import check_url, is_callable_address
 from emulator.engine import Engine
 from emulator.faults import FaultSettings
 from emulator.inbound import start_inbound
+from emulator.inbound_request import InboundError, inbound_call
 
 
 async def _json_body(request: Request) -> Any:
@@ -53,30 +53,13 @@ def admin_routes(engine: Engine) -> list[Route]:
         if not isinstance(body, dict):
             return error(400, "bad-json", "body must be a JSON object")
         account = body.get("account_sid", engine.config.account_sid)
-        from_, to, voice_url = body.get("from"), body.get("to"), body.get("voice_url")
-        callback = body.get("status_callback")
-        method = str(body.get("status_callback_method", "POST")).upper()
         if not isinstance(account, str) or account not in engine.config.accounts:
             return error(400, "unknown-account", "account_sid is not an account of this emulator")
-        for name, value in (("from", from_), ("to", to)):
-            if not isinstance(value, str) or not is_callable_address(value):
-                return error(400, "bad-number", f"{name} must be an E.164 number, client: or sip:")
-        if not isinstance(voice_url, str) or not check_url(voice_url):
-            return error(400, "bad-url", "voice_url must be an absolute http(s) URL")
-        if callback is not None and (not isinstance(callback, str) or not check_url(callback)):
-            return error(400, "bad-url", "status_callback must be an absolute http(s) URL")
-        if method not in ("GET", "POST"):
-            return error(400, "bad-method", "status_callback_method must be GET or POST")
-        assert isinstance(from_, str) and isinstance(to, str)
-        call = start_inbound(
-            engine,
-            account,
-            from_=from_,
-            to=to,
-            voice_url=voice_url,
-            status_callback=callback,
-            status_callback_method=method,
-        )
+        try:
+            kwargs = inbound_call(body, account)
+        except InboundError as e:
+            return error(400, e.code, str(e))
+        call = start_inbound(engine, account, **kwargs)
         return JSONResponse({"call_sid": call.sid}, status_code=201)
 
     return [

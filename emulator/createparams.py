@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from callstream import clients
 from callstream.ids import is_e164
 from emulator import errors
 
@@ -52,7 +53,11 @@ def all_values(params: Sequence[tuple[str, str]], name: str) -> list[str]:
 
 def is_callable_address(value: str) -> bool:
     """E.164, a Voice SDK client (``client:name``) or a SIP URI."""
-    return is_e164(value) or bool(re.fullmatch(r"(client:[A-Za-z0-9_.-]+|sips?:\S+@\S+)", value))
+    return (
+        is_e164(value)
+        or clients.is_client_address(value)
+        or bool(re.fullmatch(r"sips?:\S+@\S+", value))
+    )
 
 
 def check_url(value: str) -> bool:

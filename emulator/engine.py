@@ -232,7 +232,13 @@ class Engine:
         )
         result = await delivery.send(self.client, req, ov)
         self.twiml_requests.append(
-            {"call_sid": call.sid, "url": req.url, "method": req.method, "result": result.result}
+            {
+                "call_sid": call.sid,
+                "url": req.url,
+                "method": req.method,
+                "result": result.result,
+                "twiml": result.body if result.ok else None,
+            }
         )
         problem = None if result.ok else result.result
         if result.ok:

@@ -1,8 +1,13 @@
 """Simulated inbound calls: fetch the number's TwiML as Twilio would, follow it, dial the
-``<Dial><Number>`` children, and end the parent leg with its ``completed`` callback.
+``<Dial><Number>`` and ``<Dial><Client>`` children, and end the parent leg with its
+``completed`` callback.
 
 The inbound parent leg sends only the end-of-call callback (numbers have no event list);
-child legs (``outbound-dial``) send what their ``<Number statusCallbackEvent>`` asked for.
+child legs (``outbound-dial``) send what their noun's ``statusCallbackEvent`` asked for.
+
+A call from a Voice SDK client (``from_`` is ``client:NAME``) is a call to the account's
+TwiML application: the voice URL gets ``ApplicationSid``, an empty ``Called``, the ``To``
+the client chose (any string: it is the client's input) and the client's own parameters.
 """
 
 from __future__ import annotations
@@ -33,7 +38,10 @@ def start_inbound(
     voice_url: str,
     status_callback: str | None,
     status_callback_method: str = "POST",
+    app_params: dict[str, str] | None = None,
 ) -> Call:
+    """``app_params``: for a call from a client, ``ApplicationSid`` and the client's own
+    parameters, added to the voice URL request."""
     now = time.time()
     call = Call(
         sid=engine.new_sid(),
@@ -53,15 +61,36 @@ def start_inbound(
     # An inbound leg is "answered" as soon as its TwiML runs; a REST hang-up completes it.
     leg = Leg(call, [Step(0.0, "answered", "in-progress")], LegClock(engine.config.speed, now))
     engine.legs[call.sid] = leg
-    leg.task = engine.spawn(_run(engine, leg, voice_url))
+    leg.task = engine.spawn(_run(engine, leg, voice_url, app_params))
     return call
 
 
-async def fetch_twiml(engine: Engine, call: Call, voice_url: str) -> list[twiml.Verb]:
-    bare, ov = split_url(voice_url)
+def voice_params(call: Call, app_params: dict[str, str] | None) -> dict[str, str]:
     params = standard_params(call, "ringing")
+    if app_params is not None:
+        # a client dials no number of the account: Called is empty, without geography
+        params = {k: v for k, v in params.items() if not k.startswith("Called")}
+        params["Called"] = ""
+        params.update(app_params)
+    return params
+
+
+async def fetch_twiml(
+    engine: Engine, call: Call, voice_url: str, app_params: dict[str, str] | None = None
+) -> list[twiml.Verb]:
+    bare, ov = split_url(voice_url)
+    params = voice_params(call, app_params)
     req = build_request("POST", bare, params, engine.token_for(call.account_sid), uuid.uuid4().hex)
     result = await delivery.send(engine.client, req, ov)
+    engine.twiml_requests.append(
+        {
+            "call_sid": call.sid,
+            "url": req.url,
+            "method": req.method,
+            "result": result.result,
+            "twiml": result.body if result.ok else None,
+        }
+    )
     if not result.ok:
         log.warning(
             "voice URL failed", extra={"call_sid": call.sid, "url": bare, "result": result.result}
@@ -74,8 +103,8 @@ async def fetch_twiml(engine: Engine, call: Call, voice_url: str) -> list[twiml.
         return []
 
 
-async def _run(engine: Engine, leg: Leg, voice_url: str) -> None:
-    verbs = await fetch_twiml(engine, leg.call, voice_url)
+async def _run(engine: Engine, leg: Leg, voice_url: str, app_params: dict[str, str] | None) -> None:
+    verbs = await fetch_twiml(engine, leg.call, voice_url, app_params)
     if leg.finished:
         return
     engine.apply(leg, leg.steps[0])
@@ -98,7 +127,8 @@ async def _run(engine: Engine, leg: Leg, voice_url: str) -> None:
 
 
 async def _dial(engine: Engine, parent: Leg, dial: twiml.Dial) -> None:
-    """Ring every ``<Number>`` at once; the first to answer cancels the others."""
+    """Ring every ``<Number>`` and ``<Client>`` at once; the first to answer cancels the
+    others. ``callerId`` is the children's ``From`` (default: the caller's)."""
     clock = parent.clock.child()
     legs: list[Leg] = []
     for number in dial.numbers:

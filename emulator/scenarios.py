@@ -15,7 +15,11 @@ A scenario file is JSON or TOML (chosen by the ``.json`` / ``.toml`` suffix)::
     outcome = "failed"
     sip_code = 503
 
-JSON has the same shape: ``{"default": {...}, "numbers": {"+15550001000": {...}}}``.
+    [clients.bob]                  # the Voice SDK client client:bob (patterns work too)
+    outcome = "no-answer"
+
+JSON has the same shape: ``{"default": {...}, "numbers": {"+15550001000": {...}},
+"clients": {"bob": {...}}}``. A client entry is the same as a ``numbers."client:bob"`` one.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from callstream import clients
 
 OUTCOMES = ("answered", "machine", "busy", "no-answer", "failed")
 ANSWERED_BY = (
@@ -99,6 +105,10 @@ class Outcome:
 DEFAULT_OUTCOME = Outcome()
 
 
+def _is_pattern(key: str) -> bool:
+    return any(c in key for c in "*?[")
+
+
 @dataclass(frozen=True)
 class Scenarios:
     """Destination number (or shell-style pattern) -> :class:`Outcome`."""
@@ -111,13 +121,13 @@ class Scenarios:
         if exact is not None:
             return exact
         for pattern, outcome in self.numbers.items():
-            if any(c in pattern for c in "*?[") and fnmatch.fnmatchcase(number, pattern):
+            if _is_pattern(pattern) and fnmatch.fnmatchcase(number, pattern):
                 return outcome
         return self.default
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> Scenarios:
-        unknown = set(data) - {"default", "numbers"}
+        unknown = set(data) - {"default", "numbers", "clients"}
         if unknown:
             raise ScenarioError(f"unknown top-level key(s) {', '.join(sorted(unknown))}")
         default = DEFAULT_OUTCOME
@@ -133,6 +143,16 @@ class Scenarios:
             if not isinstance(entry, Mapping):
                 raise ScenarioError(f"numbers.{number} must be a table/object")
             numbers[str(number)] = Outcome.from_mapping(entry, f"numbers.{number}")
+        raw_clients = data.get("clients", {})
+        if not isinstance(raw_clients, Mapping):
+            raise ScenarioError("'clients' must be a table/object")
+        for name, entry in raw_clients.items():
+            where = f"clients.{name}"
+            if not (_is_pattern(name) or clients.is_identity(name)):
+                raise ScenarioError(f"{where}: not a client identity (letters, digits, _ . - @)")
+            if not isinstance(entry, Mapping):
+                raise ScenarioError(f"{where} must be a table/object")
+            numbers[clients.address(name)] = Outcome.from_mapping(entry, where)
         return cls(numbers=numbers, default=default)
 
     @classmethod

@@ -1,9 +1,10 @@
 """Reading the TwiML an application answers with, safely. Pure.
 
 Supported: ``<Say>``, ``<Pause length>``, ``<Hangup>``, and ``<Dial>`` (attributes
-``timeout``, ``timeLimit``, ``callerId``) holding ``<Number>`` nouns (attributes
-``statusCallback``, ``statusCallbackEvent`` — a space-separated list — and
-``statusCallbackMethod``) or a bare number as text. Anything else is kept as
+``timeout``, ``timeLimit``, ``callerId``) holding ``<Number>`` and ``<Client>`` nouns
+(attributes ``statusCallback``, ``statusCallbackEvent`` — a space-separated list — and
+``statusCallbackMethod``; a ``<Client>`` names its identity as text or in an
+``<Identity>`` element) or a bare number as text. Anything else is kept as
 :class:`Unsupported` and skipped by the caller. Documents with a DTD or entities are
 refused (no entity expansion, no external fetches).
 """
@@ -16,6 +17,7 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+from callstream import clients
 from emulator.createparams import DEFAULT_EVENTS, EVENTS
 
 DEFAULT_DIAL_TIMEOUT = 30
@@ -52,8 +54,14 @@ class Number:
 
 
 @dataclass(frozen=True)
+class Client(Number):
+    """A ``<Client>`` noun; ``number`` is its address, ``client:IDENTITY``, which is what
+    the child leg's ``To`` shows."""
+
+
+@dataclass(frozen=True)
 class Dial:
-    numbers: tuple[Number, ...]
+    numbers: tuple[Number, ...]  # the nouns, <Number> and <Client>, in document order
     timeout: int = DEFAULT_DIAL_TIMEOUT
     time_limit: int = DEFAULT_DIAL_TIME_LIMIT
     caller_id: str | None = None
@@ -90,24 +98,34 @@ def parse_events(raw: str | None) -> tuple[frozenset[str], tuple[str, ...]]:
     return (valid or DEFAULT_EVENTS), ignored
 
 
-def _number(el: ET.Element) -> Number:
-    number = (el.text or "").strip()
-    if not number:
-        raise TwimlError("<Number> must hold a number")
+def _noun(el: ET.Element) -> Number:
+    kind = _local(el.tag)
+    if kind == "Client":
+        ident = next((c for c in el if _local(c.tag) == "Identity"), None)
+        text = ((ident.text if ident is not None else el.text) or "").strip()
+        if not clients.is_identity(text):
+            # Twilio's 31105 "Invalid client name"
+            raise TwimlError(f"<Client> must hold a valid client identity, not {text[:40]!r}")
+        address = clients.address(text)
+    else:
+        address = (el.text or "").strip()
+        if not address:
+            raise TwimlError("<Number> must hold a number")
     method = (el.get("statusCallbackMethod") or "POST").upper()
     if method not in ("GET", "POST"):
-        raise TwimlError(f"<Number statusCallbackMethod> must be GET or POST, not {method!r}")
+        raise TwimlError(f"<{kind} statusCallbackMethod> must be GET or POST, not {method!r}")
     events, ignored = parse_events(el.get("statusCallbackEvent"))
-    return Number(number, el.get("statusCallback") or None, events, method, ignored)
+    cls = Client if kind == "Client" else Number
+    return cls(address, el.get("statusCallback") or None, events, method, ignored)
 
 
 def _dial(el: ET.Element) -> Dial:
-    numbers = [_number(c) for c in el if _local(c.tag) == "Number"]
+    numbers = [_noun(c) for c in el if _local(c.tag) in ("Number", "Client")]
     text = (el.text or "").strip()
     if not numbers and text:
         numbers = [Number(text)]
     if not numbers:
-        raise TwimlError("<Dial> holds no <Number> (other nouns are not emulated)")
+        raise TwimlError("<Dial> holds no <Number> or <Client> (other nouns are not emulated)")
     return Dial(
         tuple(numbers),
         timeout=_int_attr(el, "timeout", DEFAULT_DIAL_TIMEOUT),

@@ -11,7 +11,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from callstream.settings import Settings
+from callstream.settings import Settings, SettingsError
 from callstream.web import JSON_HTTP_ERRORS, health_routes
 from ingest.dial import DialRoute
 from ingest.metrics import IngestMetrics
@@ -20,6 +20,7 @@ from ingest.signature import SignatureChecker
 from ingest.status import StatusCallbackRoute
 from ingest.twilio_request import TwilioRequestReader
 from ingest.voice import VoiceRoute
+from ingest.voice_routing import VoipConfig
 
 REQUIRED = ("twilio_auth_token", "twilio_account_sid", "public_url", "kafka_bootstrap_servers")
 
@@ -46,6 +47,17 @@ class IngestApp(Starlette):
 # A status callback URL configured with a trailing slash is answered too: the signature is
 # checked against the path Twilio requested, so either form validates only as itself.
 STATUS_PATHS = ("/twilio/status", "/twilio/status/")
+
+
+def voip_config(settings: Settings) -> VoipConfig:
+    """The routing settings of ``/twilio/voice``; an allow-list without a caller ID is a
+    startup error (every allowed call would be refused)."""
+    if settings.dial_allow and settings.caller_id is None:
+        raise SettingsError(
+            "CALLSTREAM_DIAL_ALLOW is set but CALLSTREAM_CALLER_ID is not: set the number "
+            "clients' calls show as their caller ID"
+        )
+    return VoipConfig(settings.forward_to, settings.caller_id, settings.dial_allow)
 
 
 def create_app(
@@ -79,7 +91,7 @@ def create_app(
         *(Route(path, status_route, methods=["GET", "POST"]) for path in STATUS_PATHS),
         Route(
             "/twilio/voice",
-            VoiceRoute(reader, metrics, settings.forward_to, settings.status_callback_url),
+            VoiceRoute(reader, metrics, voip_config(settings), settings.status_callback_url),
             methods=["POST"],
         ),
         Route(

@@ -144,7 +144,7 @@ def create_app(
 
     async def list_calls(request: Request) -> Response:
         q = request.query_params
-        unknown = set(q.keys()) - {"status", "direction", "parent", "limit", "cursor"}
+        unknown = set(q.keys()) - {"status", "direction", "parent", "limit", "cursor", "client"}
         if unknown:
             raise queries.QueryError(
                 "bad-parameter", "unknown query parameter(s): " + ", ".join(sorted(unknown))
@@ -156,6 +156,7 @@ def create_app(
             "parent": q.get("parent") or None,
             "limit": limit,
             "cursor": q.get("cursor") or None,
+            "client": q.get("client") or None,  # calls where client:NAME is either party
         }
         queries.check_filters(kw["status"], kw["direction"])
         return JSONResponse(await read(lambda c: queries.list_calls(c, **kw)))

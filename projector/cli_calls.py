@@ -1,4 +1,5 @@
-"""``callstream calls [--status S] [--limit N] [--json]``: the most recent projected calls."""
+"""``callstream calls [--status S] [--client NAME] [--limit N] [--json]``: the most recent
+projected calls."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ def _positive(raw: str) -> int:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--status", default=None, help="only calls in this status (e.g. ringing)")
+    p.add_argument(
+        "--client", default=None, help="only calls where client:NAME is caller or called"
+    )
     p.add_argument("--limit", type=_positive, default=20, help="at most N calls (default 20)")
     p.add_argument("--json", action="store_true", help="JSON for scripts instead of a table")
     p.add_argument("--db", default=None, help="SQLite file (overrides CALLSTREAM_DB)")
@@ -29,18 +33,23 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(db=args.db)
     try:
         queries.check_filters(args.status, None)
+        queries.check_client(args.client)
         conn = schema.connect_readonly(settings.db)
     except (queries.QueryError, schema.SchemaError) as e:
         raise CliError(str(e)) from None
     try:
-        calls = queries.recent_calls(conn, status=args.status, limit=args.limit)
+        calls = queries.recent_calls(conn, status=args.status, limit=args.limit, client=args.client)
     finally:
         conn.close()
     if args.json:
         print(json.dumps(calls, indent=2))
         return 0
     if not calls:
-        print("no calls" + (f" with status {args.status}" if args.status else ""))
+        print(
+            "no calls"
+            + (f" with status {args.status}" if args.status else "")
+            + (f" of client:{args.client}" if args.client else "")
+        )
         return 0
     print(
         table(

@@ -13,6 +13,7 @@ import json
 import sqlite3
 from typing import Any
 
+from callstream import clients
 from callstream.callstatus import DIRECTIONS
 from projector.fold import CALL_COLUMNS, EVENT_COLUMNS, KNOWN_STATUSES
 
@@ -108,6 +109,21 @@ def check_filters(status: str | None, direction: str | None) -> None:
         )
 
 
+def check_client(client: str | None) -> None:
+    if client is not None and not clients.is_identity(client):
+        raise QueryError(
+            "bad-client",
+            f"client must be a Voice SDK identity (letters, digits, _ . - @), not {client[:40]!r}",
+        )
+
+
+def _client_where(client: str | None, where: list[str], args: list[Any]) -> None:
+    """Calls where ``client:NAME`` is either party."""
+    if client is not None:
+        where.append("(from_number = ? OR to_number = ?)")
+        args.extend([clients.address(client)] * 2)
+
+
 def list_calls(
     conn: sqlite3.Connection,
     *,
@@ -116,16 +132,22 @@ def list_calls(
     parent: str | None = None,
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
+    client: str | None = None,
 ) -> dict[str, Any]:
     """``{"calls": [...], "next_cursor": str | None}``, in CallSid order (stable while the
-    projector writes: a row never moves, so a page never repeats or skips a call)."""
+    projector writes: a row never moves, so a page never repeats or skips a call).
+    ``client``: only calls where ``client:NAME`` is the caller or the called party."""
     check_filters(status, direction)
-    filters = (status, direction, parent)
-    where, args = [], []
+    check_client(client)
+    # a client filter joins the cursor's tag only when given, so older cursors stay valid
+    filters = (status, direction, parent) + ((client,) if client is not None else ())
+    where: list[str] = []
+    args: list[Any] = []
     for col, val in (("status", status), ("direction", direction), ("parent_call_sid", parent)):
         if val is not None:
             where.append(f"{col} = ?")
             args.append(val)
+    _client_where(client, where, args)
     if cursor:
         where.append("call_sid > ?")
         args.append(read_cursor(filters, cursor))
@@ -185,15 +207,24 @@ def stats(conn: sqlite3.Connection) -> dict[str, Any]:
 
 
 def recent_calls(
-    conn: sqlite3.Connection, *, status: str | None = None, limit: int = 20
+    conn: sqlite3.Connection,
+    *,
+    status: str | None = None,
+    limit: int = 20,
+    client: str | None = None,
 ) -> list[dict[str, Any]]:
     """The calls whose latest stage is most recent first (for people, not pagination)."""
     check_filters(status, None)
+    check_client(client)
     sql = f"SELECT {_COLS} FROM calls"
+    where: list[str] = []
     args: list[Any] = []
     if status is not None:
-        sql += " WHERE status = ?"
+        where.append("status = ?")
         args.append(status)
+    _client_where(client, where, args)
+    if where:
+        sql += " WHERE " + " AND ".join(where)
     sql += (
         " ORDER BY COALESCE(ended_at, answered_at, ringing_at, initiated_at) DESC, call_sid LIMIT ?"
     )

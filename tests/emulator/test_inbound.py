@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -27,16 +28,19 @@ def _dial_twiml(receiver: Receiver, *numbers: str, method: str = "POST") -> str:
     )
 
 
-def _inbound(emu: Emu, receiver: Receiver, twiml: str) -> str:
+def inbound(emu: Emu, receiver: Receiver, twiml: str, **body: Any) -> str:
+    """An inbound call answered by ``twiml``; ``body`` overrides the request's fields (a
+    None value leaves the field out)."""
     receiver.twiml["/voice"] = twiml
+    full = {
+        "from": CALLER,
+        "to": OUR_NUMBER,
+        "voice_url": receiver.url("/voice"),
+        "status_callback": receiver.url("/cb/parent"),
+        **body,
+    }
     r = httpx.post(
-        emu.url + "/emulator/inbound",
-        json={
-            "from": CALLER,
-            "to": OUR_NUMBER,
-            "voice_url": receiver.url("/voice"),
-            "status_callback": receiver.url("/cb/parent"),
-        },
+        emu.url + "/emulator/inbound", json={k: v for k, v in full.items() if v is not None}
     )
     assert r.status_code == 201, r.text
     sid: str = r.json()["call_sid"]
@@ -44,7 +48,7 @@ def _inbound(emu: Emu, receiver: Receiver, twiml: str) -> str:
 
 
 def test_dial_creates_parent_and_child_legs(emu: Emu, receiver: Receiver) -> None:
-    parent = _inbound(emu, receiver, _dial_twiml(receiver, FORWARD))
+    parent = inbound(emu, receiver, _dial_twiml(receiver, FORWARD))
     done = receiver.wait_terminal(parent)
     [voice] = receiver.at("/voice")
     assert voice.valid and voice.method == "POST"
@@ -86,7 +90,7 @@ def test_child_busy_parent_still_completes(
     make_emulator: Callable[..., Emu], receiver: Receiver
 ) -> None:
     emu = make_emulator(scenarios=Scenarios({FORWARD: Outcome("busy")}))
-    parent = _inbound(emu, receiver, _dial_twiml(receiver, FORWARD, method="GET"))
+    parent = inbound(emu, receiver, _dial_twiml(receiver, FORWARD, method="GET"))
     receiver.wait_terminal(parent)
     child_hits = receiver.at("/cb/child")
     assert [h.p["CallStatus"] for h in child_hits] == ["initiated", "busy"]
@@ -98,7 +102,7 @@ def test_simultaneous_numbers_first_answer_cancels_others(
 ) -> None:
     slow, fast = "+15550004444", "+15550005555"
     emu = make_emulator(scenarios=Scenarios({slow: Outcome(ring=10), fast: Outcome(ring=1)}))
-    parent = _inbound(emu, receiver, _dial_twiml(receiver, slow, fast))
+    parent = inbound(emu, receiver, _dial_twiml(receiver, slow, fast))
     receiver.wait_terminal(parent)
     finals = {
         h.p["To"]: h.p["CallStatus"]
@@ -109,13 +113,13 @@ def test_simultaneous_numbers_first_answer_cancels_others(
 
 
 def test_hangup_and_default_child_events(emu: Emu, receiver: Receiver) -> None:
-    parent = _inbound(emu, receiver, "<Response><Hangup/><Say>never</Say></Response>")
+    parent = inbound(emu, receiver, "<Response><Hangup/><Say>never</Say></Response>")
     p = receiver.wait_terminal(parent).p
     assert p["CallStatus"] == "completed" and p["CallDuration"] == "0"
 
     number = f'<Number statusCallback="{receiver.url("/cb/d")}">{FORWARD}</Number>'
     twiml = f"<Response><Dial>{number}</Dial></Response>"
-    parent2 = _inbound(emu, receiver, twiml)
+    parent2 = inbound(emu, receiver, twiml)
     receiver.wait_terminal(parent2)
     assert [h.p["CallStatus"] for h in receiver.at("/cb/d")] == ["completed"]
 
@@ -124,7 +128,7 @@ def test_bad_twiml_ends_the_call(emu: Emu, receiver: Receiver) -> None:
     doc = (
         '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x "boom">]><Response><Say>&x;</Say></Response>'
     )
-    parent = _inbound(emu, receiver, doc)
+    parent = inbound(emu, receiver, doc)
     assert receiver.wait_terminal(parent).p["CallStatus"] == "completed"
     assert len(emu.client.calls.list()) == 1  # no child leg
 
@@ -140,7 +144,7 @@ def test_rest_hangup_of_inbound_parent_ends_child(
     make_emulator: Callable[..., Emu], receiver: Receiver
 ) -> None:
     emu = make_emulator(scenarios=Scenarios({FORWARD: Outcome(talk=3000)}))
-    parent = _inbound(emu, receiver, _dial_twiml(receiver, FORWARD))
+    parent = inbound(emu, receiver, _dial_twiml(receiver, FORWARD))
     wait_until(
         lambda: any(h.p["CallStatus"] == "in-progress" for h in receiver.at("/cb/child")),
         what="child answered",
