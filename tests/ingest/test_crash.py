@@ -156,7 +156,10 @@ def test_kill_9_under_load(fresh_broker: EmbeddedBroker, tmp_path: Path) -> None
         httpx.Client(base_url=f"http://127.0.0.1:{port}") as c,
     ):
         wait_until(
-            lambda: c.get("/readyz").json() == {"status": "ready", "kafka": True, "spool_depth": 0},
+            lambda: (
+                c.get("/readyz").json()
+                == {"status": "ready", "kafka": True, "spool_depth": 0, "spool_dead": 0}
+            ),
             timeout=30,
             what="spool drained after restart",
         )
