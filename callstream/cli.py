@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "call": ("projector.cli_call", "show one projected call with its events"),
     "dial": ("dialer.cli_dial", "enqueue an outbound call"),
     "rebuild": ("projector.cli_rebuild", "replay the topic into a new database"),
+    "spool": ("ingest.cli_spool", "show ingest's spool; retry or drop the callbacks set aside"),
 }
 
 

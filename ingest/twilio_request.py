@@ -49,7 +49,12 @@ class TwilioRequestReader:
                     "send the parameters as application/x-www-form-urlencoded",
                 )
             length = _header(headers, b"content-length")
-            if length is not None and length.isdigit() and int(length) > MAX_BODY:
+            if (
+                length is not None
+                and length.isascii()
+                and length.isdigit()
+                and (len(length) > 9 or int(length) > MAX_BODY)
+            ):
                 raise CallbackError(413, "too-large", f"the body is over {MAX_BODY} bytes")
             body = await read_body(receive, MAX_BODY)
             params = parse_pairs(body)
