@@ -63,6 +63,11 @@ class TwilioRequestReader:
             params = parse_pairs(query)
             signed = None
         signature = _header(headers, SIGNATURE_HEADER)
+        if signature and sum(1 for n, _ in scope["headers"] if n == SIGNATURE_HEADER) > 1:
+            # which copy would count is up to each proxy and parser on the way: none does
+            raise CallbackError(
+                403, "bad-signature", "the X-Twilio-Signature header is given more than once"
+            )
         if not signature:
             raise CallbackError(
                 403, "missing-signature", "the X-Twilio-Signature header is missing"

@@ -1,0 +1,79 @@
+"""Raw HTTP/1.1 over a loopback socket, for requests no client library would send (a
+megabyte of headers, a head dribbled one byte a second, bytes that are not HTTP)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Answer:
+    status: int | None  # None: the connection closed without an answer
+    headers: dict[str, str]
+    body: bytes
+    elapsed_s: float
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def parse(raw: bytes, elapsed_s: float) -> Answer:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    if not head:
+        return Answer(None, {}, b"", elapsed_s)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return Answer(status, headers, body, elapsed_s)
+
+
+def exchange(port: int, *chunks: bytes, gap_s: float = 0.0, timeout_s: float = 60.0) -> Answer:
+    """Send ``chunks`` (``gap_s`` apart) and read until the server closes the connection."""
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as s:
+        try:
+            for i, c in enumerate(chunks):
+                if i and gap_s:
+                    time.sleep(gap_s)
+                s.sendall(c)
+        except OSError:
+            pass  # the server refused and closed: read what it answered
+        out = b""
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+        except OSError:
+            pass
+    return parse(out, time.monotonic() - t0)
+
+
+def dribble(port: int, head: bytes, every_s: float = 1.0, limit_s: float = 60.0) -> Answer:
+    """Send ``head`` then one more header byte every ``every_s`` seconds, never ending the
+    head: a slowloris client. Returns what the server answered when it dropped us."""
+    t0 = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=limit_s) as s:
+        s.sendall(head)
+        s.settimeout(every_s)
+        out = b""
+        while time.monotonic() - t0 < limit_s:
+            try:
+                chunk = s.recv(65536)
+            except TimeoutError:
+                try:
+                    s.sendall(b"x")
+                except OSError:
+                    break
+                continue
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    return parse(out, time.monotonic() - t0)
