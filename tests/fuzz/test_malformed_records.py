@@ -61,6 +61,12 @@ BAD: list[tuple[str, bytes | None]] = [
     ("nested-object", b'{"a":' * 3000 + b"1" + b"}" * 3000),
     ("nul-bytes", b"\x00" * 64),
     ("one-megabyte", b'{"v": 1, "pad": "' + b"x" * (1000 * 1000) + b'"}'),
+    # issue 17: poison records as anyone with access to the topic could write them
+    ("oversized", b'{"v": 1, "pad": "' + b"x" * (3 * 1024 * 1024) + b'"}'),
+    ("truncated", callback(sid(7), 0, "ringing", 1)[:40]),
+    ("truncated-mid-escape", b'{"v":1,"received_at":"2026-11-25T12:00:00Z","url":"\\u00'),
+    ("not-utf8-inside-json", _env(url=_DROP)[:-1] + b',"url":"\xff\xfe"}'),
+    ("latin1-envelope", callback(sid(8), 0, "ringing", 1).replace(b"ringing", b"r\xe9ing")),
 ]
 
 
@@ -68,7 +74,7 @@ def test_malformed_records_are_quarantined_and_good_ones_still_applied(
     settings: Settings,
 ) -> None:
     topic = settings.topic(topics.CALL_STATUS)
-    producer = kafka.make_producer(settings, "fuzz-records", max_request_size=4 * 1024 * 1024)
+    producer = kafka.make_producer(settings, "fuzz-records", max_request_size=8 * 1024 * 1024)
     try:
         producer.send(topic, key=b"first", value=callback(sid(1), 0, "initiated", 1)).get(30)
         for i, (_label, value) in enumerate(BAD):
@@ -123,3 +129,46 @@ def test_dialer_record_readers_refuse_nested_json() -> None:
         with pytest.raises(DialRequestError):
             from_record(raw)
         assert decode(raw) is None
+
+
+def test_dialer_sets_poison_requests_aside_and_goes_on(settings: Settings) -> None:
+    """Poison records on ``dialer.requests`` (oversized, truncated, not UTF-8): each goes to
+    ``dialer.dead-letter`` once, and the good requests behind them are placed."""
+    from dataclasses import replace
+
+    from tests.dialer.fake_twilio import FakeTwilio
+    from tests.dialer.harness import ThreadDialer, dead_letters, make_requests, outcomes
+    from tests.helpers import ACCOUNT_SID, AUTH_TOKEN, ServedApp
+
+    good = make_requests(3)
+    valid = good[0].to_json()
+    poison = [
+        b"x" * (3 * 1024 * 1024),  # oversized, not JSON
+        json.dumps({**good[0].to_dict(), "id": "big", "twiml": "y" * (3 * 1024 * 1024)}).encode(),
+        valid[: len(valid) // 2],  # truncated
+        b"\xff\xfe" + valid,  # not UTF-8
+    ]
+    fake = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN)
+    with ServedApp(fake.app) as served:
+        s = replace(settings, twilio_api_url=served.url, cps=10)
+        producer = kafka.make_producer(s, "fuzz-dialer", max_request_size=8 * 1024 * 1024)
+        try:
+            topic = s.topic(topics.DIALER_REQUESTS)
+            for p, g in zip(poison, [*good, good[-1]], strict=True):
+                producer.send(topic, p, key=ACCOUNT_SID.encode()).get(30)
+                producer.send(topic, g.to_json(), key=ACCOUNT_SID.encode()).get(30)
+            producer.flush(30)
+        finally:
+            producer.close(timeout=5)
+        with ThreadDialer(s, served.url):
+            outs = outcomes(s, expect=4, timeout=60)
+            dls = dead_letters(s, expect=len(poison))
+    placed = {o["id"] for o in outs if o["result"] == "created"}
+    assert placed == {r.id for r in good}
+    assert len(dls) == len(poison)
+    assert {d["reason"]["kind"] for d in dls} == {"malformed"}
+    # a dead letter stays producible: the oversized raw value is cut, and says so
+    assert all(len(json.dumps(d)) < 1024 * 1024 for d in dls)
+    cut = [d for d in dls if "raw_truncated" in d]
+    assert len(cut) == 2 and {d["raw_truncated"]["bytes"] >= 3 * 1024 * 1024 for d in cut} == {True}
+    assert [d["id"] for d in cut if "id" in d] == ["big"]
