@@ -38,7 +38,13 @@ from callstream import kafka, topics
 from callstream.settings import Settings
 from ingest.metrics import IngestMetrics
 from ingest.producer import Bridge, Outbox, close_producer, expire, probe, reason, send_one
-from ingest.records import RecordProblem, check_producer_limit, record_problem, size_problem
+from ingest.records import (
+    RecordProblem,
+    check_producer_limit,
+    record_problem,
+    row_problem,
+    size_problem,
+)
 from ingest.spool import Row, Spool, StoredRow
 
 log = logging.getLogger("callstream.ingest")
@@ -296,11 +302,11 @@ class Publisher:
             dead = [
                 (row, p.message)
                 for row, e in zip(rows, failures, strict=True)
-                if e is not None and (p := record_problem(e)) is not None
+                if e is not None and (p := row_problem(e)) is not None
             ]
             if dead:
                 await self._set_aside(dead)
-            retry = [e for e in failures if e is not None and record_problem(e) is None]
+            retry = [e for e in failures if e is not None and row_problem(e) is None]
             if retry:
                 log.warning("spool drain failed; retrying", extra={"reason": reason(retry[0])})
                 self._drop_producer()

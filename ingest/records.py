@@ -74,3 +74,13 @@ def record_problem(exc: BaseException) -> RecordProblem | None:
         # raised by send() itself for a record it cannot serialize
         return RecordProblem(422, "invalid-record", f"the record cannot be serialized: {exc}")
     return None
+
+
+def row_problem(exc: BaseException) -> RecordProblem | None:
+    """For the spool's drain: only a problem with the row's own content sets it aside. A
+    topic that went away is retried like Kafka being down (the new producer checks the
+    topic and waits for it), or every row behind would be set aside with it."""
+    problem = record_problem(exc)
+    if problem is None or problem.code not in ("record-too-large", "invalid-record"):
+        return None
+    return problem

@@ -37,7 +37,7 @@ from callstream.settings import Settings
 from ingest.app import create_app
 from ingest.metrics import IngestMetrics
 from ingest.publisher import Publisher, Rejected
-from ingest.records import MAX_RECORD, record_problem
+from ingest.records import MAX_RECORD, record_problem, row_problem
 from ingest.spool import Spool
 from tests.helpers import ACCOUNT_SID, read_topic, wait_until
 from tests.ingest.support import call_sid, callback, ingest_process, post_callback
@@ -152,6 +152,8 @@ def test_an_unproducible_record_is_never_spooled(settings: Settings) -> None:
 def test_record_level_errors_are_told_apart(exc: BaseException, status: int) -> None:
     problem = record_problem(exc)
     assert problem is not None and problem.status == status
+    # the drain sets a row aside for its content only; a missing topic is retried
+    assert (row_problem(exc) is None) == (status == 503)
 
 
 @pytest.mark.parametrize(
