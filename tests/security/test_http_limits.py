@@ -162,3 +162,8 @@ def test_limits_leave_legitimate_requests_alone(pipe: Pipeline) -> None:
     c = exchange(port, _signed_get(pipe, "GET", sid, ("Note", "n" * 4000)))
     assert c.status == 204, c.body
     assert sid in _topic_sids(pipe)
+
+
+def test_the_embedded_broker_says_it_keeps_data_in_memory(pipe: Pipeline) -> None:
+    log = pipe["broker"].log_text()
+    assert "keeps data in memory only" in log and '"storage": "memory"' in log
