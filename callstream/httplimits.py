@@ -144,6 +144,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     # -- parser callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        if self._timer is None:  # a pipelined request's head starts its own clock
+            self._arm(self.limits.head_timeout_s, "head")
         self._reading_head = True
         self._header_count = 0
         self._header_bytes = 0
@@ -202,11 +204,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         )
 
     def _refuse(self, status: int, code: str, message: str) -> None:
-        """Answer ``status`` (unless a response is under way) and close the connection.
+        """Answer ``status`` and close the connection; nothing more is read from it.
 
-        A request whose app is still running (reading this body, or answering an earlier
-        request on the connection) is told the client is gone; its answer, if any, is
-        dropped. Nothing more is read from the connection.
+        A request whose body is being read is told the client is gone (its answer, if any,
+        is dropped). A refused pipelined request waits for the answer to the one before it,
+        which is sent whole, and then the connection closes without a word for it.
         """
         self._refused = True
         self._disarm()
@@ -216,6 +218,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         )
         cycle = self.cycle
         busy = cycle is not None and not cycle.response_complete
+        if busy and self._reading_head:
+            # a later (pipelined) request is refused while an earlier one is still being
+            # answered: let that answer finish, then close; read nothing more meanwhile
+            cycle.keep_alive = False
+            self.flow.pause_reading()
+            return
         if not self.transport.is_closing():
             if not (busy and cycle.response_started):
                 self.transport.write(error_bytes(status, code, message))

@@ -154,6 +154,9 @@ def make_server(
     :class:`callstream.httplimits.HttpLimits` on every connection, only the methods each
     route declares, and JSON errors for what the server itself answers."""
     only_declared_methods(app)
+    handlers = getattr(app, "exception_handlers", None)
+    if isinstance(handlers, dict) and not {500, Exception} & set(handlers):
+        handlers[500] = json_http_error  # Starlette's own 500 is text/plain
     protocol = type("LimitedHttp", (LimitedHttpToolsProtocol,), {"limits": limits})
     cfg = uvicorn.Config(
         JsonServerErrors(app),

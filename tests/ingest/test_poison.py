@@ -14,9 +14,6 @@ import json
 import sqlite3
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -30,7 +27,7 @@ from kafka.errors import (
     UnknownTopicOrPartitionError,
 )
 
-from callstream import envelope, topics, web
+from callstream import envelope, topics
 from callstream.broker import free_port
 from callstream.httplimits import HttpLimits
 from callstream.settings import Settings
@@ -41,6 +38,7 @@ from ingest.records import MAX_RECORD, record_problem, row_problem
 from ingest.spool import Spool
 from tests.helpers import ACCOUNT_SID, read_topic, wait_until
 from tests.ingest.support import call_sid, callback, ingest_process, post_callback
+from tests.security.rawhttp import served
 
 # the issue's reproduction, verbatim
 POISON_PARAMS = [
@@ -88,26 +86,15 @@ def test_hostile_header_is_refused_and_normal_callbacks_reach_the_topic(
     assert "CA" + "0" * 32 not in _topic_sids(settings, 20)
 
 
-@contextmanager
-def _served(app: object, limits: HttpLimits) -> Iterator[str]:
-    port = free_port()
-    server = web.make_server(app, "127.0.0.1", port, "ingest", limits=limits)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, timeout=15, what="ingest started")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-
-
 def test_envelope_bound_is_the_second_line_of_defence(settings: Settings) -> None:
     """With the header limit raised past the token, the record bound still refuses the
     callback (413, never spooled) and the pipe keeps flowing."""
     app = create_app(settings, "127.0.0.1")
     limits = HttpLimits(max_header_bytes=4 * 1024 * 1024)
-    with _served(app, limits) as url, httpx.Client(base_url=url, timeout=30) as client:
+    with (
+        served(app, limits) as port,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client,
+    ):
         r = post_callback(client, POISON_PARAMS, headers={"I-Twilio-Idempotency-Token": HUGE_TOKEN})
         assert r.status_code == 413, r.text
         assert r.json()["error"] == "record-too-large"

@@ -1,13 +1,37 @@
 """Raw HTTP/1.1 over a loopback socket, for requests no client library would send (a
-megabyte of headers, a head dribbled one byte a second, bytes that are not HTTP)."""
+megabyte of headers, a head dribbled one byte a second, bytes that are not HTTP), and an
+app served in a thread by callstream's own server factory (with its HTTP limits)."""
 
 from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from callstream import web
+from callstream.broker import free_port
+from callstream.httplimits import DEFAULT_LIMITS, HttpLimits
+from tests.helpers import wait_until
+
+
+@contextmanager
+def served(app: Any, limits: HttpLimits = DEFAULT_LIMITS) -> Iterator[int]:
+    """``app`` under :func:`callstream.web.make_server` on a free loopback port."""
+    port = free_port()
+    server = web.make_server(app, "127.0.0.1", port, "test", limits=limits)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, timeout=15, what="server started")
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
 
 
 @dataclass

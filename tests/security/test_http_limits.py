@@ -5,19 +5,25 @@ while ordinary callbacks go on being answered, and only the documented methods a
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from callstream import topics
-from callstream.httplimits import DEFAULT_LIMITS
+from callstream.httplimits import DEFAULT_LIMITS, HttpLimits
 from callstream.settings import Settings
 from tests.helpers import read_topic
 from tests.ingest.support import call_sid, callback, form, sign
-from tests.security.rawhttp import Answer, dribble, exchange
+from tests.security.rawhttp import Answer, dribble, exchange, served
 from tests.support.pipeline import Pipeline
 
 pytestmark = pytest.mark.slow
@@ -167,3 +173,43 @@ def test_limits_leave_legitimate_requests_alone(pipe: Pipeline) -> None:
 def test_the_embedded_broker_says_it_keeps_data_in_memory(pipe: Pipeline) -> None:
     log = pipe["broker"].log_text()
     assert "keeps data in memory only" in log and '"storage": "memory"' in log
+
+
+async def _slow(request: Request) -> JSONResponse:
+    await asyncio.sleep(1.5)  # longer than the head timeout below: the refusal comes first
+    return JSONResponse({"slow": True})
+
+
+async def _boom(request: Request) -> JSONResponse:
+    raise RuntimeError("a bug")
+
+
+def test_a_refused_pipelined_request_lets_the_answer_before_it_finish() -> None:
+    """A bad request pipelined behind one still being answered: that answer is sent whole,
+    then the connection closes (nothing is written into the middle of it)."""
+    app = Starlette(routes=[Route("/slow", _slow)])
+    with served(app, HttpLimits(head_timeout_s=0.5)) as port:
+        first = b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+        for second in (b"GET /slow HTTP/1.1\r\nX: " + b"t" * 100_000, b"GET /slow HTTP/1.1\r\nX-"):
+            a = exchange(port, first + second, timeout_s=20)
+            assert a.status == 200 and a.json() == {"slow": True}, a.body
+            assert a.headers["connection"] == "close"
+
+
+def test_an_exception_in_any_app_is_a_json_500() -> None:
+    """Starlette's own 500 (an app without callstream's handlers) and an ASGI app that
+    raises before answering both get the JSON error; the traceback stays in the log."""
+
+    async def bare(scope: Any, receive: Any, send: Any) -> None:
+        while scope["type"] == "lifespan":
+            kind = (await receive())["type"].split(".")[1]  # startup, shutdown
+            await send({"type": f"lifespan.{kind}.complete"})
+            if kind == "shutdown":
+                return
+        raise RuntimeError("a bug")
+
+    for app in (Starlette(routes=[Route("/x", _boom)]), bare):
+        with served(app) as port:
+            a = exchange(port, b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            _json_error(a, 500, "internal-error")
+            assert b"a bug" not in a.body
