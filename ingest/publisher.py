@@ -37,7 +37,16 @@ from kafka import KafkaAdminClient, KafkaProducer
 from callstream import kafka, topics
 from callstream.settings import Settings
 from ingest.metrics import IngestMetrics
-from ingest.producer import Bridge, Outbox, close_producer, expire, probe, reason, send_one
+from ingest.producer import (
+    Bridge,
+    Outbox,
+    close_producer,
+    expire,
+    probe,
+    reason,
+    send_one,
+    send_rows,
+)
 from ingest.records import (
     RecordProblem,
     check_producer_limit,
@@ -298,7 +307,10 @@ class Publisher:
                 else:
                     await self._pause(0.005)  # a commit is under way
                 continue
-            failures = await self._send_rows(rows)
+            assert self.producer is not None and self._bridge is not None
+            failures = await send_rows(
+                self.producer, self._bridge, rows, max(10.0, self.ack_timeout_s)
+            )
             dead = [
                 (row, p.message)
                 for row, e in zip(rows, failures, strict=True)
@@ -318,29 +330,6 @@ class Publisher:
             self.depth -= len(rows) - len(dead)
             self.metrics.spool_depth.set(self.depth)
             self.metrics.spool_drained.inc(len(rows) - len(dead))
-
-    async def _send_rows(self, rows: list[StoredRow]) -> list[BaseException | None]:
-        """Send ``rows``; for each, None once acknowledged, else what went wrong (a row not
-        acknowledged within the bound gets a TimeoutError)."""
-        producer, bridge, loop = self.producer, self._bridge, self._loop
-        assert producer is not None and bridge is not None and loop is not None
-        futs: list[asyncio.Future[None]] = []
-        for _, t, k, v in rows:
-            try:
-                futs.append(bridge.watch(producer.send(t, value=v, key=k)))
-            except Exception as e:  # send() refuses some records at once (size, type)
-                failed: asyncio.Future[None] = loop.create_future()
-                failed.set_exception(e)
-                futs.append(failed)
-        await asyncio.wait(futs, timeout=max(10.0, self.ack_timeout_s))
-        out: list[BaseException | None] = []
-        for f in futs:
-            if f.done():
-                out.append(f.exception())
-            else:
-                f.cancel()
-                out.append(TimeoutError("no acknowledgement from Kafka in time"))
-        return out
 
     async def _set_aside(self, dead: list[tuple[StoredRow, str]]) -> None:
         assert self._loop is not None and self.spool is not None
@@ -362,7 +351,10 @@ class Publisher:
 
     async def _count_dead(self) -> None:
         assert self._loop is not None and self.spool is not None
-        self.dead = await self._loop.run_in_executor(self._spool_exec, self.spool.count_dead)
+        try:
+            self.dead = await self._loop.run_in_executor(self._spool_exec, self.spool.count_dead)
+        except Exception as e:  # a failing disk: keep the last count, /readyz still answers
+            log.warning("could not count set-aside rows", extra={"reason": reason(e)})
         self.metrics.spool_dead.set(self.dead)
 
     async def _pause(self, seconds: float) -> None:
