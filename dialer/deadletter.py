@@ -14,7 +14,9 @@ from typing import Any
 from dialer import ledger as lg
 
 MAX_VALUE = 256 * 1024  # far below the producer's 1 MiB
-KEEP_RAW = 64 * 1024  # characters of the raw value kept when cut
+# characters of the raw value kept when cut: even all control characters (6 bytes each once
+# JSON-escaped) stay under 400 KiB
+KEEP_RAW = 64 * 1024
 _IDS = ("id", "account_sid", "to", "from")
 
 
@@ -25,12 +27,16 @@ def dead_letter_value(rec: dict[str, Any], raw: bytes | None) -> bytes:
         return value
     small = {k: rec[k] for k in _IDS if isinstance(rec.get(k), str) and len(rec[k]) <= 256}
     text = (raw or b"").decode("utf-8", "replace")
+    reason = rec.get("reason")
+    if len(lg.encode({"r": reason})) > 8 * 1024:  # an error message quoting the input
+        kind = reason.get("kind") if isinstance(reason, dict) else None
+        reason = {"kind": kind, "message": str(reason)[:1000], "truncated": True}
     return lg.encode(
         {
             **small,
             "raw": text[:KEEP_RAW],
             "raw_truncated": {"bytes": len(raw or b""), "kept_chars": min(len(text), KEEP_RAW)},
-            "reason": rec.get("reason"),
+            "reason": reason,
             "dead_lettered_at": rec.get("dead_lettered_at"),
             "source": rec.get("source"),
         }

@@ -1,14 +1,21 @@
-"""Malformed records on ``twilio.call-status`` (written by anyone with access to the topic,
-not only by ingest): the projector keeps each in ``rejected_events`` and goes on applying
-the good records after it, in the same run, without stopping."""
+"""Malformed records (written by anyone with access to the topics, not only by callstream):
+on ``twilio.call-status`` the projector keeps each in ``rejected_events`` and goes on
+applying the good records after it, in the same run, without stopping; on
+``dialer.requests`` the dialer dead-letters each once (a dead letter that always fits the
+producer) and goes on placing the good requests."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
 from callstream import kafka, topics
 from callstream.settings import Settings
+from dialer.deadletter import MAX_VALUE, dead_letter_value
 from projector.consumer import Projector
 from projector.store import Store
 from tests.projector.support import callback, sid
@@ -172,3 +179,45 @@ def test_dialer_sets_poison_requests_aside_and_goes_on(settings: Settings) -> No
     cut = [d for d in dls if "raw_truncated" in d]
     assert len(cut) == 2 and {d["raw_truncated"]["bytes"] >= 3 * 1024 * 1024 for d in cut} == {True}
     assert [d["id"] for d in cut if "id" in d] == ["big"]
+
+
+PRODUCER_LIMIT = 1024 * 1024
+big_text = st.one_of(
+    st.text(max_size=50),
+    st.builds(
+        lambda c, n: c * n,
+        st.sampled_from(["x", "\x01", "☎", "\U0001f600", '"']),
+        st.sampled_from([10, 70_000, 600_000]),
+    ),
+)
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(
+    raw=st.one_of(
+        st.none(),
+        st.binary(max_size=64),
+        st.builds(
+            lambda b, n: b * n,
+            st.sampled_from([b"x", b"\xff", b"\x00", b"\xe2\x98\x8e"]),
+            st.sampled_from([100, 300_000, 3_000_000]),
+        ),
+    ),
+    fields=st.dictionaries(st.sampled_from(["id", "account_sid", "to", "twiml", "x"]), big_text),
+    message=big_text,
+)
+def test_a_dead_letter_always_fits_the_producer(
+    raw: bytes | None, fields: dict[str, str], message: str
+) -> None:
+    rec = {
+        **fields,
+        "reason": {"kind": "malformed", "code": "invalid-request", "message": message},
+        "dead_lettered_at": "2026-11-29T00:00:00.000000Z",
+        "source": {"topic": "dialer.requests", "partition": 0, "offset": 7},
+    }
+    value = dead_letter_value(rec, raw)
+    assert len(value) < PRODUCER_LIMIT - 64 * 1024
+    out = json.loads(value)
+    assert out["source"] == rec["source"] and out["reason"]["kind"] == "malformed"
+    if len(json.dumps(rec, ensure_ascii=False).encode()) <= MAX_VALUE:
+        assert out == rec  # small enough: kept whole
