@@ -14,6 +14,11 @@ from callstream.broker import EmbeddedBroker
 
 log = logging.getLogger("callstream.broker")
 
+MEMORY_ONLY = (
+    "this broker keeps data in memory only: everything it holds, acknowledged records "
+    "included, is lost when it stops or is killed; use Apache Kafka for data that must last"
+)
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=None, help="port to listen on (default: a free one)")
@@ -42,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
             settings = Settings.from_env(kafka_bootstrap_servers=broker.bootstrap)
             kafka.ensure_topics(settings)
         print(broker.bootstrap, flush=True)
-        log.info("ready", extra={"bootstrap": broker.bootstrap})
+        log.warning(MEMORY_ONLY, extra={"storage": "memory"})
+        log.info("ready", extra={"bootstrap": broker.bootstrap, "storage": "memory"})
         while not stop.wait(0.5):
             if not broker.alive():
                 log.error("broker exited", extra={"tail": broker.log_tail()})

@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dial": ("dialer.cli_dial", "enqueue an outbound call"),
     "rebuild": ("projector.cli_rebuild", "replay the topic into a new database"),
     "token": ("callstream.token_cli", "print a Voice SDK access token for a client"),
+    "spool": ("ingest.cli_spool", "show ingest's spool; retry or drop the callbacks set aside"),
 }
 
 

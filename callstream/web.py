@@ -11,9 +11,11 @@ from typing import Any
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from callstream.httplimits import DEFAULT_LIMITS, HttpLimits, LimitedHttpToolsProtocol
 
 log = logging.getLogger("callstream.web")
 
@@ -26,18 +28,27 @@ def error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
 
 
 async def json_http_error(request: Request, exc: Exception) -> Response:
-    """Starlette's own 404/405 (unknown path, wrong method) as the JSON error body."""
+    """Starlette's own 404/405 (unknown path, wrong method) and its 500 (an exception in a
+    route) as the JSON error body."""
     status = getattr(exc, "status_code", 500)
-    code = {404: "not-found", 405: "method-not-allowed"}.get(status, "http-error")
-    message = {404: "no such route", 405: "method not allowed on this route"}.get(
-        status, "request refused"
+    code = {404: "not-found", 405: "method-not-allowed", 500: "internal-error"}.get(
+        status, "http-error"
     )
+    message = {
+        404: "no such route",
+        405: "method not allowed on this route",
+        500: "the request failed on the server; it is logged",
+    }.get(status, "request refused")
     resp = error(status, code, message)
     resp.headers.update(getattr(exc, "headers", None) or {})
     return resp
 
 
-JSON_HTTP_ERRORS: dict[Any, Any] = {404: json_http_error, 405: json_http_error}
+JSON_HTTP_ERRORS: dict[Any, Any] = {
+    404: json_http_error,
+    405: json_http_error,
+    500: json_http_error,
+}
 
 
 def is_loopback_host(host: str) -> bool:
@@ -130,20 +141,82 @@ class Server(uvicorn.Server):
 
 
 def make_server(
-    app: Any, host: str, port: int, service: str, graceful_s: int = 10, **config: Any
+    app: Any,
+    host: str,
+    port: int,
+    service: str,
+    *,
+    graceful_s: int = 10,
+    limits: HttpLimits = DEFAULT_LIMITS,
+    **config: Any,
 ) -> Server:
-    """The uvicorn server every service runs: no access log, our JSON logging, lifespan on."""
+    """The uvicorn server every service runs: no access log, our JSON logging, lifespan on,
+    :class:`callstream.httplimits.HttpLimits` on every connection, only the methods each
+    route declares, and JSON errors for what the server itself answers."""
+    only_declared_methods(app)
+    handlers = getattr(app, "exception_handlers", None)
+    if isinstance(handlers, dict) and not {500, Exception} & set(handlers):
+        handlers[500] = json_http_error  # Starlette's own 500 is text/plain
+    protocol = type("LimitedHttp", (LimitedHttpToolsProtocol,), {"limits": limits})
     cfg = uvicorn.Config(
-        app,
+        JsonServerErrors(app),
         host=host,
         port=port,
         log_config=None,
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=graceful_s,
+        http=protocol,
+        ws="none",
         **config,
     )
     return Server(cfg, service)
+
+
+def only_declared_methods(app: Any) -> None:
+    """Starlette answers ``HEAD`` on every ``GET`` route by itself; callstream documents
+    only the methods it names (a ``HEAD`` callback was once appended to the topic). Drop the
+    implicit ``HEAD`` so such requests get ``405``."""
+    for route in getattr(app, "routes", None) or []:
+        methods = getattr(route, "methods", None)
+        if isinstance(methods, set) and "GET" in methods:
+            methods.discard("HEAD")
+        only_declared_methods(route)  # a Mount's sub-routes
+
+
+class JsonServerErrors:
+    """The outermost ASGI layer: an exception that escapes the app (a route mounted past
+    Starlette's error middleware) or an app that returns without answering gets a JSON
+    ``500`` instead of uvicorn's ``text/plain`` one."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except ClientDisconnect:
+            return  # the client went away (or was dropped for a timeout): nobody to answer
+        except Exception:
+            if started:  # answered already (Starlette's error middleware): uvicorn logs it
+                raise
+            log.exception("request failed", extra={"path": scope.get("path")})
+        else:
+            if started:
+                return
+        response = error(500, "internal-error", "the request failed on the server; it is logged")
+        await response(scope, receive, send)
 
 
 def serve(app: Any, host: str, port: int, service: str, **config: Any) -> None:

@@ -42,6 +42,7 @@ from callstream.dialrequest import DialRequest, DialRequestError, from_record
 from callstream.envelope import utc_now_iso
 from callstream.settings import Settings
 from dialer import ledger as lg
+from dialer.deadletter import dead_letter_value
 from dialer.errors import Backoff, Failure, Verdict, classify
 from dialer.logread import PartitionReader
 from dialer.metrics import DialerMetrics
@@ -791,9 +792,10 @@ class Dialer:
             },
         }
         key = head.key if isinstance(head.key, bytes) else None
+        raw = head.raw if isinstance(head.raw, bytes) else None
         self._kafka(
             lambda: producer.send(
-                self.t_dead, lg.encode(rec), key=key, partition=part.tp.partition
+                self.t_dead, dead_letter_value(rec, raw), key=key, partition=part.tp.partition
             ).get(timeout=15)
         )
         self.metrics.dead_letters.labels(reason).inc()

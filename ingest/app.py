@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from callstream.settings import Settings, SettingsError
-from callstream.web import JSON_HTTP_ERRORS, health_routes
+from callstream.web import JSON_HTTP_ERRORS, health_routes, only_declared_methods
 from ingest.dial import DialRoute
 from ingest.metrics import IngestMetrics
 from ingest.publisher import Publisher
@@ -103,6 +103,7 @@ def create_app(
     # No redirect from '/x/' to '/x': Starlette builds its Location from the Host header,
     # and a redirected callback would be signed for another URL anyway.
     app.router.redirect_slashes = False
+    only_declared_methods(app)  # no HEAD callback (Starlette adds HEAD to GET routes)
     app.status_route = status_route
     app.state.publisher = publisher
     app.state.metrics = metrics

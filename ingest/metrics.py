@@ -15,6 +15,7 @@ OUTCOMES = (
     "too-large",
     "unsupported-media-type",
     "unavailable",  # neither Kafka nor the spool could take it (503)
+    "unproducible",  # Kafka can never take this record (too large, invalid): refused
 )
 
 
@@ -42,6 +43,16 @@ class IngestMetrics:
         self.spool_drained = Counter(
             "callstream_ingest_spool_drained",
             "Callbacks moved from the spool to Kafka",
+            registry=self.registry,
+        )
+        self.spool_set_aside = Counter(
+            "callstream_ingest_spool_set_aside",
+            "Spooled callbacks moved to the dead-letter table because Kafka refuses them",
+            registry=self.registry,
+        )
+        self.spool_dead = Gauge(
+            "callstream_ingest_spool_dead",
+            "Callbacks in the spool's dead-letter table (see 'callstream spool')",
             registry=self.registry,
         )
         self.dial_requests = Counter(

@@ -10,6 +10,7 @@ import logging
 import socket
 import time
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 from kafka import KafkaProducer
@@ -145,6 +146,35 @@ def probe(bootstrap: str, timeout_s: float = 1.0) -> None:
 
 def send_one(producer: KafkaProducer, topic: str, key: bytes, value: bytes) -> Any:
     return producer.send(topic, value=value, key=key)
+
+
+async def send_rows(
+    producer: KafkaProducer,
+    bridge: Bridge,
+    rows: Sequence[tuple[int, str, bytes | None, bytes]],
+    timeout_s: float,
+) -> list[BaseException | None]:
+    """Send spooled ``rows``; for each, None once acknowledged, else what went wrong (one
+    not acknowledged within ``timeout_s`` gets a TimeoutError). One row's failure does not
+    hide the others' results: the drain tells a row Kafka refuses from Kafka being down."""
+    loop = asyncio.get_running_loop()
+    futs: list[asyncio.Future[None]] = []
+    for _, t, k, v in rows:
+        try:
+            futs.append(bridge.watch(producer.send(t, value=v, key=k)))
+        except Exception as e:  # send() refuses some records at once (size, type)
+            failed: asyncio.Future[None] = loop.create_future()
+            failed.set_exception(e)
+            futs.append(failed)
+    await asyncio.wait(futs, timeout=timeout_s)
+    out: list[BaseException | None] = []
+    for f in futs:
+        if f.done():
+            out.append(f.exception())
+        else:
+            f.cancel()
+            out.append(TimeoutError("no acknowledgement from Kafka in time"))
+    return out
 
 
 def close_producer(producer: KafkaProducer, timeout: float) -> None:

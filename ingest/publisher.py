@@ -14,6 +14,10 @@
   first, once a new producer can reach the broker and the topic exists, then switches back
   to the normal path when the spool is empty.
 * :class:`Unavailable` (the route answers 503) only when the spool cannot commit either.
+* A record the producer can never send is not Kafka being down (``ingest.records``): it is
+  refused with :class:`Rejected` before it reaches the producer or the spool when it is
+  over ``MAX_RECORD``, and when Kafka refuses it for a reason about the record itself. The
+  drain sets such a spooled row aside (``spool_dead``) instead of retrying it for ever.
 
 The duplicate window: a callback whose acknowledgement came later than ``ack_timeout_s``
 is in the topic *and* in the spool, so it appears twice; so does a drained batch whose
@@ -33,8 +37,24 @@ from kafka import KafkaAdminClient, KafkaProducer
 from callstream import kafka, topics
 from callstream.settings import Settings
 from ingest.metrics import IngestMetrics
-from ingest.producer import Bridge, Outbox, close_producer, expire, probe, reason, send_one
-from ingest.spool import Row, Spool
+from ingest.producer import (
+    Bridge,
+    Outbox,
+    close_producer,
+    expire,
+    probe,
+    reason,
+    send_one,
+    send_rows,
+)
+from ingest.records import (
+    RecordProblem,
+    check_producer_limit,
+    record_problem,
+    row_problem,
+    size_problem,
+)
+from ingest.spool import Row, Spool, StoredRow
 
 log = logging.getLogger("callstream.ingest")
 
@@ -44,6 +64,14 @@ SPOOLED = "spooled"
 
 class Unavailable(Exception):
     """Neither Kafka nor the spool could take the record."""
+
+
+class Rejected(Exception):
+    """This record can never be produced (``problem`` says why and what to answer)."""
+
+    def __init__(self, problem: RecordProblem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
 
 
 class Publisher:
@@ -68,10 +96,12 @@ class Publisher:
         # those waiting while a produce request is in flight (measured: lower latency at
         # 200/s, and as much or more throughput at saturation; docs/benchmarks.md)
         self.producer_options = {"max_block_ms": 2000, "linger_ms": 1, **(producer_options or {})}
+        check_producer_limit(kafka.producer_config(**self.producer_options)["max_request_size"])
         self.spool: Spool | None = None
         self.producer: KafkaProducer | None = None
         self.spooling = False  # broker known down, or the spool is not empty
         self.depth = 0  # records in the spool, committed or being committed
+        self.dead = 0  # spooled records set aside (Kafka refused them), as last counted
         self._pending: list[tuple[Row, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._drainer: asyncio.Task[None] | None = None
@@ -92,6 +122,12 @@ class Publisher:
         self.spool = await loop.run_in_executor(self._spool_exec, Spool, self.settings.spool)
         self.depth = await loop.run_in_executor(self._spool_exec, self.spool.count)
         self.metrics.spool_depth.set(self.depth)
+        await self._count_dead()
+        if self.dead:
+            log.warning(
+                "the spool holds callbacks Kafka refused; see 'callstream spool'",
+                extra={"spool_dead": self.dead},
+            )
         if self.depth:
             log.warning(
                 "spool not empty at start; draining it first", extra={"spool_depth": self.depth}
@@ -155,7 +191,11 @@ class Publisher:
 
     # -- the callback path ------------------------------------------------------------
     async def publish(self, key: bytes, value: bytes) -> str:
-        """Make one callback durable; return PRODUCED or SPOOLED, or raise Unavailable."""
+        """Make one callback durable; return PRODUCED or SPOOLED, or raise Unavailable
+        (nothing can take it now) or Rejected (it can never be produced)."""
+        problem = size_problem(key, value)
+        if problem is not None:
+            raise Rejected(problem)
         producer = self.producer
         if not self.spooling and producer is not None:
             assert self._outbox is not None and self._loop is not None
@@ -165,6 +205,9 @@ class Publisher:
                 await afut
                 return PRODUCED
             except Exception as e:
+                problem = record_problem(e)
+                if problem is not None:
+                    raise Rejected(problem) from e
                 self._kafka_down(e)
             finally:
                 timer.cancel()
@@ -264,30 +307,55 @@ class Publisher:
                 else:
                     await self._pause(0.005)  # a commit is under way
                 continue
-            try:
-                await self._send_all(rows)
-            except Exception as e:
-                log.warning("spool drain failed; retrying", extra={"reason": reason(e)})
+            assert self.producer is not None and self._bridge is not None
+            failures = await send_rows(
+                self.producer, self._bridge, rows, max(10.0, self.ack_timeout_s)
+            )
+            dead = [
+                (row, p.message)
+                for row, e in zip(rows, failures, strict=True)
+                if e is not None and (p := row_problem(e)) is not None
+            ]
+            if dead:
+                await self._set_aside(dead)
+            retry = [e for e in failures if e is not None and row_problem(e) is None]
+            if retry:
+                log.warning("spool drain failed; retrying", extra={"reason": reason(retry[0])})
                 self._drop_producer()
                 await self._pause(backoff)
                 backoff = min(backoff * 2, 2.0)
                 continue
             backoff = 0.1
             await loop.run_in_executor(self._spool_exec, self.spool.delete_through, rows[-1][0])
-            self.depth -= len(rows)
+            self.depth -= len(rows) - len(dead)
             self.metrics.spool_depth.set(self.depth)
-            self.metrics.spool_drained.inc(len(rows))
+            self.metrics.spool_drained.inc(len(rows) - len(dead))
 
-    async def _send_all(self, rows: list[tuple[int, str, bytes | None, bytes]]) -> None:
-        producer, bridge = self.producer, self._bridge
-        assert producer is not None and bridge is not None
-        futs = [bridge.watch(producer.send(t, value=v, key=k)) for _, t, k, v in rows]
+    async def _set_aside(self, dead: list[tuple[StoredRow, str]]) -> None:
+        assert self._loop is not None and self.spool is not None
+        await self._loop.run_in_executor(self._spool_exec, self.spool.set_aside, dead)
+        for (row_id, topic, key, value), why in dead:
+            log.error(
+                "spooled callback set aside: Kafka refuses it; see 'callstream spool'",
+                extra={
+                    "spool_id": row_id,
+                    "topic": topic,
+                    "key": (key or b"").decode("utf-8", "replace")[:64],
+                    "bytes": len(value),
+                    "reason": why,
+                },
+            )
+        self.depth -= len(dead)
+        self.metrics.spool_set_aside.inc(len(dead))
+        await self._count_dead()
+
+    async def _count_dead(self) -> None:
+        assert self._loop is not None and self.spool is not None
         try:
-            await asyncio.wait_for(asyncio.gather(*futs), timeout=max(10.0, self.ack_timeout_s))
-        finally:
-            for f in futs:  # retrieve exceptions of the ones gather did not report
-                if f.done() and not f.cancelled():
-                    f.exception()
+            self.dead = await self._loop.run_in_executor(self._spool_exec, self.spool.count_dead)
+        except Exception as e:  # a failing disk: keep the last count, /readyz still answers
+            log.warning("could not count set-aside rows", extra={"reason": reason(e)})
+        self.metrics.spool_dead.set(self.dead)
 
     async def _pause(self, seconds: float) -> None:
         # a plain sleep: spool commits must not cut a backoff short (they come in floods
@@ -297,7 +365,18 @@ class Publisher:
     # -- health -------------------------------------------------------------------------
     async def ready(self) -> tuple[bool, dict[str, Any]]:
         kafka_ok = self.producer is not None and not self.spooling
-        detail: dict[str, Any] = {"kafka": kafka_ok, "spool_depth": self.depth}
+        if self.spool is not None and not self._closing:
+            await self._count_dead()  # 'callstream spool' may have retried or dropped some
+        detail: dict[str, Any] = {
+            "kafka": kafka_ok,
+            "spool_depth": self.depth,
+            "spool_dead": self.dead,
+        }
+        if self.dead:
+            detail["warning"] = (
+                f"{self.dead} spooled callback(s) set aside: Kafka refuses them; "
+                "see 'callstream spool'"
+            )
         if kafka_ok:
             return True, detail
         if self.spool is None:

@@ -1,4 +1,5 @@
-"""Run the ingest app under uvicorn (uvloop and httptools where installed)."""
+"""Run the ingest app under uvicorn (uvloop where installed; httptools with callstream's
+HTTP limits, as every service)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,5 @@ def run_service(settings: Settings, host: str, port: int) -> None:
     logs.configure("ingest", settings.log_level)
     app = create_app(settings, bind_host=host)
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    log.info("starting", extra={"settings": settings.redacted(), "loop": loop, "http": http})
-    web.serve(app, host, port, "ingest", loop=loop, http=http)
+    log.info("starting", extra={"settings": settings.redacted(), "loop": loop, "http": "httptools"})
+    web.serve(app, host, port, "ingest", loop=loop)

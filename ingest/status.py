@@ -15,7 +15,7 @@ from callstream import envelope
 from callstream.web import error
 from ingest.callback import CallbackError
 from ingest.metrics import IngestMetrics
-from ingest.publisher import Publisher, Unavailable
+from ingest.publisher import Publisher, Rejected, Unavailable
 from ingest.twilio_request import ClientGone, TwilioRequestReader
 
 log = logging.getLogger("callstream.ingest")
@@ -30,6 +30,7 @@ _OUTCOME = {
     "wrong-account": "wrong-account",
     "too-large": "too-large",
     "unsupported-media-type": "unsupported-media-type",
+    "method-not-allowed": "malformed",
 }
 
 
@@ -56,6 +57,10 @@ class StatusCallbackRoute:
         self.metrics = metrics
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["method"] not in ("GET", "POST"):  # HEAD too: only what the docs name
+            e = CallbackError(405, "method-not-allowed", "use POST (or GET) for status callbacks")
+            await reject(scope, receive, send, e, self.metrics, headers={"allow": "GET, POST"})
+            return
         try:
             req = await self.reader.read(scope, receive)
         except CallbackError as e:
@@ -68,6 +73,22 @@ class StatusCallbackRoute:
         )
         try:
             outcome = await self.publisher.publish(req.identity.call_sid.encode(), value)
+        except Rejected as e:
+            # about this record, not about Kafka: never spooled (it would block the drain)
+            self.metrics.outcome["unproducible"].inc()
+            p = e.problem
+            log.error(
+                "callback refused: Kafka cannot take this record",
+                extra={
+                    "reason": p.code,
+                    "status": p.status,
+                    "call_sid": req.identity.call_sid,
+                    "bytes": len(value),
+                    "detail": p.message,
+                },
+            )
+            await error(p.status, p.code, p.message)(scope, receive, send)
+            return
         except Unavailable as e:
             self.metrics.outcome["unavailable"].inc()
             log.error(
@@ -84,7 +105,13 @@ class StatusCallbackRoute:
 
 
 async def reject(
-    scope: dict[str, Any], receive: Any, send: Any, e: CallbackError, metrics: IngestMetrics
+    scope: dict[str, Any],
+    receive: Any,
+    send: Any,
+    e: CallbackError,
+    metrics: IngestMetrics,
+    *,
+    headers: dict[str, str] | None = None,
 ) -> None:
     metrics.outcome[_OUTCOME.get(e.code, "malformed")].inc()
     log.warning(
@@ -97,4 +124,6 @@ async def reject(
             "detail": e.message,
         },
     )
-    await error(e.status, e.code, e.message)(scope, receive, send)
+    resp = error(e.status, e.code, e.message)
+    resp.headers.update(headers or {})
+    await resp(scope, receive, send)

@@ -49,7 +49,12 @@ class TwilioRequestReader:
                     "send the parameters as application/x-www-form-urlencoded",
                 )
             length = _header(headers, b"content-length")
-            if length is not None and length.isdigit() and int(length) > MAX_BODY:
+            if (
+                length is not None
+                and length.isascii()
+                and length.isdigit()
+                and (len(length) > 9 or int(length) > MAX_BODY)
+            ):
                 raise CallbackError(413, "too-large", f"the body is over {MAX_BODY} bytes")
             body = await read_body(receive, MAX_BODY)
             params = parse_pairs(body)
@@ -58,6 +63,11 @@ class TwilioRequestReader:
             params = parse_pairs(query)
             signed = None
         signature = _header(headers, SIGNATURE_HEADER)
+        if signature and sum(1 for n, _ in scope["headers"] if n == SIGNATURE_HEADER) > 1:
+            # which copy would count is up to each proxy and parser on the way: none does
+            raise CallbackError(
+                403, "bad-signature", "the X-Twilio-Signature header is given more than once"
+            )
         if not signature:
             raise CallbackError(
                 403, "missing-signature", "the X-Twilio-Signature header is missing"

@@ -89,12 +89,28 @@ def read_cursor(filters: tuple[str | None, ...], cursor: str) -> str:
     return after
 
 
+def parse_count(raw: str, name: str, max_digits: int = 9) -> int:
+    """A non-negative integer written in ASCII digits, at most ``max_digits`` of them.
+
+    ``str.isdigit`` alone is not enough: it accepts superscripts (``²``) and other Unicode
+    digits that ``int`` then refuses, and ``int`` of thousands of digits is slow and, past
+    Python's limit, an error.
+    """
+    if not raw or len(raw) > max_digits or not (raw.isascii() and raw.isdigit()):
+        raise QueryError(
+            f"bad-{name}",
+            f"{name} must be a whole number of at most {max_digits} digits (0-9), not {raw[:20]!r}",
+        )
+    return int(raw)
+
+
 def parse_limit(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_LIMIT
-    if not raw.isdigit() or int(raw) < 1:
+    n = parse_count(raw, "limit")
+    if n < 1:
         raise QueryError("bad-limit", f"limit must be a positive integer, not {raw[:20]!r}")
-    return min(int(raw), MAX_LIMIT)
+    return min(n, MAX_LIMIT)
 
 
 def check_filters(status: str | None, direction: str | None) -> None:

@@ -1,14 +1,21 @@
-"""Malformed records on ``twilio.call-status`` (written by anyone with access to the topic,
-not only by ingest): the projector keeps each in ``rejected_events`` and goes on applying
-the good records after it, in the same run, without stopping."""
+"""Malformed records (written by anyone with access to the topics, not only by callstream):
+on ``twilio.call-status`` the projector keeps each in ``rejected_events`` and goes on
+applying the good records after it, in the same run, without stopping; on
+``dialer.requests`` the dialer dead-letters each once (a dead letter that always fits the
+producer) and goes on placing the good requests."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
 from callstream import kafka, topics
 from callstream.settings import Settings
+from dialer.deadletter import MAX_VALUE, dead_letter_value
 from projector.consumer import Projector
 from projector.store import Store
 from tests.projector.support import callback, sid
@@ -61,6 +68,12 @@ BAD: list[tuple[str, bytes | None]] = [
     ("nested-object", b'{"a":' * 3000 + b"1" + b"}" * 3000),
     ("nul-bytes", b"\x00" * 64),
     ("one-megabyte", b'{"v": 1, "pad": "' + b"x" * (1000 * 1000) + b'"}'),
+    # issue 17: poison records as anyone with access to the topic could write them
+    ("oversized", b'{"v": 1, "pad": "' + b"x" * (3 * 1024 * 1024) + b'"}'),
+    ("truncated", callback(sid(7), 0, "ringing", 1)[:40]),
+    ("truncated-mid-escape", b'{"v":1,"received_at":"2026-11-25T12:00:00Z","url":"\\u00'),
+    ("not-utf8-inside-json", _env(url=_DROP)[:-1] + b',"url":"\xff\xfe"}'),
+    ("latin1-envelope", callback(sid(8), 0, "ringing", 1).replace(b"ringing", b"r\xe9ing")),
 ]
 
 
@@ -68,7 +81,7 @@ def test_malformed_records_are_quarantined_and_good_ones_still_applied(
     settings: Settings,
 ) -> None:
     topic = settings.topic(topics.CALL_STATUS)
-    producer = kafka.make_producer(settings, "fuzz-records", max_request_size=4 * 1024 * 1024)
+    producer = kafka.make_producer(settings, "fuzz-records", max_request_size=8 * 1024 * 1024)
     try:
         producer.send(topic, key=b"first", value=callback(sid(1), 0, "initiated", 1)).get(30)
         for i, (_label, value) in enumerate(BAD):
@@ -123,3 +136,88 @@ def test_dialer_record_readers_refuse_nested_json() -> None:
         with pytest.raises(DialRequestError):
             from_record(raw)
         assert decode(raw) is None
+
+
+def test_dialer_sets_poison_requests_aside_and_goes_on(settings: Settings) -> None:
+    """Poison records on ``dialer.requests`` (oversized, truncated, not UTF-8): each goes to
+    ``dialer.dead-letter`` once, and the good requests behind them are placed."""
+    from dataclasses import replace
+
+    from tests.dialer.fake_twilio import FakeTwilio
+    from tests.dialer.harness import ThreadDialer, dead_letters, make_requests, outcomes
+    from tests.helpers import ACCOUNT_SID, AUTH_TOKEN, ServedApp
+
+    good = make_requests(3)
+    valid = good[0].to_json()
+    poison = [
+        b"x" * (3 * 1024 * 1024),  # oversized, not JSON
+        json.dumps({**good[0].to_dict(), "id": "big", "twiml": "y" * (3 * 1024 * 1024)}).encode(),
+        valid[: len(valid) // 2],  # truncated
+        b"\xff\xfe" + valid,  # not UTF-8
+    ]
+    fake = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN)
+    with ServedApp(fake.app) as served:
+        s = replace(settings, twilio_api_url=served.url, cps=10)
+        producer = kafka.make_producer(s, "fuzz-dialer", max_request_size=8 * 1024 * 1024)
+        try:
+            topic = s.topic(topics.DIALER_REQUESTS)
+            for p, g in zip(poison, [*good, good[-1]], strict=True):
+                producer.send(topic, p, key=ACCOUNT_SID.encode()).get(30)
+                producer.send(topic, g.to_json(), key=ACCOUNT_SID.encode()).get(30)
+            producer.flush(30)
+        finally:
+            producer.close(timeout=5)
+        with ThreadDialer(s, served.url):
+            outs = outcomes(s, expect=4, timeout=60)
+            dls = dead_letters(s, expect=len(poison))
+    placed = {o["id"] for o in outs if o["result"] == "created"}
+    assert placed == {r.id for r in good}
+    assert len(dls) == len(poison)
+    assert {d["reason"]["kind"] for d in dls} == {"malformed"}
+    # a dead letter stays producible: the oversized raw value is cut, and says so
+    assert all(len(json.dumps(d)) < 1024 * 1024 for d in dls)
+    cut = [d for d in dls if "raw_truncated" in d]
+    assert len(cut) == 2 and {d["raw_truncated"]["bytes"] >= 3 * 1024 * 1024 for d in cut} == {True}
+    assert [d["id"] for d in cut if "id" in d] == ["big"]
+
+
+PRODUCER_LIMIT = 1024 * 1024
+big_text = st.one_of(
+    st.text(max_size=50),
+    st.builds(
+        lambda c, n: c * n,
+        st.sampled_from(["x", "\x01", "☎", "\U0001f600", '"']),
+        st.sampled_from([10, 70_000, 600_000]),
+    ),
+)
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(
+    raw=st.one_of(
+        st.none(),
+        st.binary(max_size=64),
+        st.builds(
+            lambda b, n: b * n,
+            st.sampled_from([b"x", b"\xff", b"\x00", b"\xe2\x98\x8e"]),
+            st.sampled_from([100, 300_000, 3_000_000]),
+        ),
+    ),
+    fields=st.dictionaries(st.sampled_from(["id", "account_sid", "to", "twiml", "x"]), big_text),
+    message=big_text,
+)
+def test_a_dead_letter_always_fits_the_producer(
+    raw: bytes | None, fields: dict[str, str], message: str
+) -> None:
+    rec = {
+        **fields,
+        "reason": {"kind": "malformed", "code": "invalid-request", "message": message},
+        "dead_lettered_at": "2026-11-29T00:00:00.000000Z",
+        "source": {"topic": "dialer.requests", "partition": 0, "offset": 7},
+    }
+    value = dead_letter_value(rec, raw)
+    assert len(value) < PRODUCER_LIMIT - 64 * 1024
+    out = json.loads(value)
+    assert out["source"] == rec["source"] and out["reason"]["kind"] == "malformed"
+    if len(json.dumps(rec, ensure_ascii=False).encode()) <= MAX_VALUE:
+        assert out == rec  # small enough: kept whole

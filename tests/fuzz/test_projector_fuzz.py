@@ -128,7 +128,12 @@ auth_headers = st.one_of(
         lambda v: [(b"authorization", v.encode())]
     ),
 )
-query_values = st.one_of(nasty_text, st.sampled_from(INJECTIONS))
+# numbers that are not ASCII digits, or too long (issue 17: '²' and 5,000 digits were 500s)
+NUMBERS = [
+    *["²", "¹²", "٣", "३", "①", "Ⅻ", "1²", "⁰", "\U0001d7d7"],  # the last: a bold 9
+    *["5" * 5000, "0" * 12 + "1", "+5", "-0", " 5", "5 ", "1_000"],
+]
+query_values = st.one_of(nasty_text, st.sampled_from(INJECTIONS), st.sampled_from(NUMBERS))
 
 
 @st.composite
@@ -202,6 +207,13 @@ def test_sql_injection_reaches_no_sql(api: InProcess, db: Path, payload: str) ->
     assert r.json()["error"] == ("not-found" if "/" in payload else "unknown-call")
     assert _snapshot(db) == before
     assert not Path("/tmp/pwned.db").exists()
+
+
+@pytest.mark.parametrize("limit", NUMBERS)
+def test_limit_is_ascii_digits_of_bounded_length(api: InProcess, limit: str) -> None:
+    r = api.request("GET", "/calls?limit=" + quote(limit, safe=""), AUTH)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "bad-limit"
 
 
 @pytest.mark.parametrize(

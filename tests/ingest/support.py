@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -16,7 +20,7 @@ from twilio.request_validator import RequestValidator
 from callstream.settings import Settings
 from ingest.app import create_app
 from ingest.signature import MultiParams
-from tests.helpers import ACCOUNT_SID, AUTH_TOKEN, ServedApp
+from tests.helpers import ACCOUNT_SID, AUTH_TOKEN, ServedApp, wait_until
 
 PUBLIC = "https://hooks.example.com"
 FORM = "application/x-www-form-urlencoded"
@@ -87,3 +91,37 @@ def served_ingest(settings: Settings, **options: Any) -> Iterator[tuple[Starlett
 
 def envelopes(records: list[Any]) -> list[dict[str, Any]]:
     return [json.loads(r.value) for r in records]
+
+
+@contextmanager
+def ingest_process(settings: Settings, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "CALLSTREAM_PUBLIC_URL": settings.public_url or "",
+        "CALLSTREAM_SPOOL": str(settings.spool),
+        "CALLSTREAM_TOPIC_PREFIX": settings.topic_prefix,
+        "CALLSTREAM_KAFKA_PROFILE": "tansu",
+    }
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "callstream.cli", "ingest", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        wait_until(
+            lambda: b'"event": "ready"' in log.read_bytes() or proc.poll() is not None,
+            timeout=30,
+            what="ingest ready line",
+        )
+        assert proc.poll() is None, log.read_text()
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)

@@ -9,13 +9,8 @@ and the spool deleting it; neither phase here drains before its kill, so none is
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -25,44 +20,10 @@ from callstream import kafka, topics
 from callstream.broker import EmbeddedBroker, free_port
 from callstream.settings import Settings
 from tests.conftest import make_settings
-from tests.helpers import ACCOUNT_SID, AUTH_TOKEN, read_topic, wait_until
-from tests.ingest.support import call_sid, callback, post_callback
+from tests.helpers import read_topic, wait_until
+from tests.ingest.support import call_sid, callback, ingest_process, post_callback
 
 pytestmark = pytest.mark.slow
-
-
-@contextmanager
-def ingest_process(settings: Settings, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
-        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "CALLSTREAM_PUBLIC_URL": settings.public_url or "",
-        "CALLSTREAM_SPOOL": str(settings.spool),
-        "CALLSTREAM_TOPIC_PREFIX": settings.topic_prefix,
-        "CALLSTREAM_KAFKA_PROFILE": "tansu",
-    }
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "callstream.cli", "ingest", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=out,
-            stdin=subprocess.DEVNULL,
-        )
-    try:
-        wait_until(
-            lambda: b'"event": "ready"' in log.read_bytes() or proc.poll() is not None,
-            timeout=30,
-            what="ingest ready line",
-        )
-        assert proc.poll() is None, log.read_text()
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
 
 
 class Load:
@@ -156,7 +117,10 @@ def test_kill_9_under_load(fresh_broker: EmbeddedBroker, tmp_path: Path) -> None
         httpx.Client(base_url=f"http://127.0.0.1:{port}") as c,
     ):
         wait_until(
-            lambda: c.get("/readyz").json() == {"status": "ready", "kafka": True, "spool_depth": 0},
+            lambda: (
+                c.get("/readyz").json()
+                == {"status": "ready", "kafka": True, "spool_depth": 0, "spool_dead": 0}
+            ),
             timeout=30,
             what="spool drained after restart",
         )
