@@ -155,10 +155,18 @@ def connect_readonly(path: Path | str) -> sqlite3.Connection:
             f"no projector database at {p} (run 'callstream projector' to create it, or point "
             "--db/CALLSTREAM_DB at one)"
         )
-    conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    if p.is_dir():
+        raise SchemaError(f"{p} is a directory, not a projector database (point --db at a file)")
+    try:
+        conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    except sqlite3.Error as e:  # e.g. no permission to read it
+        raise SchemaError(f"cannot open {p}: {e}") from None
     try:
         conn.execute("PRAGMA busy_timeout=5000")
-        v = version_of(conn)
+        try:
+            v = version_of(conn)
+        except sqlite3.DatabaseError as e:  # "file is not a database", unreadable file
+            raise SchemaError(f"cannot read {p} as a projector database: {e}") from None
         if v > SCHEMA_VERSION:
             raise SchemaError(
                 f"{p} has schema version {v}, newer than this callstream knows "
