@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "call": ("projector.cli_call", "show one projected call with its events"),
     "dial": ("dialer.cli_dial", "enqueue an outbound call"),
     "rebuild": ("projector.cli_rebuild", "replay the topic into a new database"),
+    "datasette": ("projector.cli_datasette", "browse the live database in Datasette"),
 }
 
 
