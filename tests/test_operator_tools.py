@@ -126,14 +126,16 @@ def test_every_metric_an_alert_uses_is_exported(demo: tuple[Up, Path]) -> None:
 
 
 def test_what_ingest_and_the_dialer_wrote_matches_the_schemas(demo: tuple[Up, Path]) -> None:
-    up, tmp = demo
+    _, tmp = demo
     env_file = (tmp / "callstream-up.env").read_text()
     env = dict(re.findall(r"^export (\w+)=(.*)$", env_file, re.M))
     # a request Twilio refuses (the emulator, like Twilio, takes no "_" in a URL's host):
     # a rejected outcome and a dead letter
     dial = subprocess.run(
-        [sys.executable, "-m", "callstream", "dial", "--to", "+15005550107"]
-        + ["--from", "+15005550001", "--url", "http://bad_host.example/twiml"],
+        [
+            *(sys.executable, "-m", "callstream", "dial", "--to", "+15005550107"),
+            *("--from", "+15005550001", "--url", "http://bad_host.example/twiml"),
+        ],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
