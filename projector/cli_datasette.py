@@ -13,6 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from callstream.cliargs import port, require_free_port
+
 METADATA = "datasette.yaml"
 TEMPLATE_DB = "callstream"
 # characters of a cell shown in a table (a call's params JSON is about 1,500)
@@ -39,7 +41,7 @@ def calls_path(db_name: str) -> str:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", default=None, help="SQLite file (overrides CALLSTREAM_DB)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8001, help="port to listen on (default 8001)")
+    p.add_argument("--port", type=port, default=8001, help="port to listen on (default 8001)")
 
 
 def metadata_for(db: Path) -> dict[str, Any]:
@@ -88,8 +90,6 @@ def run(args: argparse.Namespace) -> int:
     from projector import schema
 
     settings = Settings.from_env(db=args.db)
-    if not 0 < args.port < 65536:
-        raise CliError("--port must be between 1 and 65535")
     if importlib.util.find_spec("datasette") is None:
         raise CliError("Datasette is not installed: pip install 'callstream[datasette]'")
     db = Path(settings.db)
@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         schema.connect_readonly(db).close()  # one clear line for a missing or foreign file
     except schema.SchemaError as e:
         raise CliError(str(e)) from None
+    require_free_port(args.host, args.port)
     with tempfile.TemporaryDirectory(prefix="callstream-datasette-") as tmp:
         meta = Path(tmp) / "metadata.json"
         meta.write_text(json.dumps(metadata_for(db)))
