@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import socket
+import struct
 
 from callstream.errors import CliError
 
@@ -16,16 +17,42 @@ CONNECT_TIMEOUT_S = 3.0
 
 
 def unreachable(bootstrap: str, timeout_s: float = CONNECT_TIMEOUT_S) -> str:
-    """Why no address of ``bootstrap`` accepts a TCP connection, or "" when one does."""
+    """Why no address of ``bootstrap`` answers a Kafka request, or "" when one does."""
     errors = []
     for addr in bootstrap.split(","):
         host, _, port = addr.strip().rpartition(":")
         try:
-            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
-            return ""
+            why = _probe(host.strip("[]"), int(port), timeout_s)
         except (OSError, ValueError) as e:
-            errors.append(getattr(e, "strerror", None) or str(e) or type(e).__name__)
+            why = getattr(e, "strerror", None) or str(e) or type(e).__name__
+        if not why:
+            return ""
+        errors.append(why)
     return "; ".join(dict.fromkeys(errors))
+
+
+def _probe(host: str, port: int, timeout_s: float) -> str:
+    """Send ApiVersions (v0, which every broker answers) and read the answer's header: a
+    port that accepts connections but is not Kafka (a web server, a stopped container's
+    proxy) is told apart within ``timeout_s`` instead of the client's 30 s."""
+    client = b"callstream"
+    body = struct.pack(">hhih", 18, 0, 1, len(client)) + client  # api key 18, v0, id 1
+    with socket.create_connection((host, port), timeout=timeout_s) as s:
+        s.settimeout(timeout_s)
+        s.sendall(struct.pack(">i", len(body)) + body)
+        head = b""
+        while len(head) < 8:
+            try:
+                chunk = s.recv(8 - len(head))
+            except TimeoutError:
+                return f"no answer to a Kafka request within {timeout_s:g} s"
+            if not chunk:
+                return "the connection was closed without a Kafka answer"
+            head += chunk
+    size, correlation = struct.unpack(">ii", head)
+    if correlation != 1 or not 4 <= size <= 1 << 20:
+        return "something answers there, but not a Kafka broker"
+    return ""
 
 
 def require_broker(
