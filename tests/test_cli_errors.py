@@ -156,21 +156,19 @@ SPECIFIC = [
     Case("calls", "limit-0", ["--limit", "0"], usage=True, says="--limit", status=2),
     Case("calls", "status-bogus", ["--status", "bogus", "--db", "live.db"], says="bogus"),
     Case("call", "unknown-sid", ["CA" + "f" * 32, "--db", "live.db"], status=1, says="no call"),
-    Case(
-        "dial",
-        "to-not-e164",
-        ["--to", "123", "--from", "+15005550001", "--url", "https://e.example/t"],
-        CONFIGURED,
-        says="E.164",
-        status=2,
-    ),
-    Case(
-        "dial",
-        "url-not-http",
-        ["--to", "+15005550006", "--from", "+15005550001", "--url", "ftp://e.example/t"],
-        CONFIGURED,
-        says="http",
-        status=2,
+    *(
+        Case(
+            "dial",
+            kind,
+            ["--to", to, "--from", "+15005550001", "--url", url],
+            CONFIGURED,
+            says=says,
+            status=2,
+        )
+        for kind, to, url, says in (
+            ("to-not-e164", "123", "https://e.example/t", "E.164"),
+            ("url-not-http", "+15005550006", "ftp://e.example/t", "http"),
+        )
     ),
     Case(
         "topics",
