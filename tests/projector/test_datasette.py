@@ -172,3 +172,24 @@ def test_the_calls_page_renders_in_a_headless_browser(served: Served, tmp_path: 
     assert r.returncode == 0 and shot.exists(), r.stderr.decode(errors="replace")[-2000:]
     assert png_size(shot) == (1280, 900)
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank or an error screen
+
+
+def test_without_datasette_installed_the_command_says_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import argparse
+    import importlib.util
+
+    from callstream.errors import CliError
+    from projector import cli_datasette
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "datasette" else real(name)
+    )
+    Store(tmp_path / "x.db", "t").close()
+    args = argparse.Namespace(db=str(tmp_path / "x.db"), host="127.0.0.1", port=free_port())
+    with pytest.raises(
+        CliError, match=r"^Datasette is not installed: pip install 'callstream\[datasette\]'$"
+    ):
+        cli_datasette.run(args)
