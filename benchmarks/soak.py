@@ -99,7 +99,7 @@ class Callbacks:
 
 async def lag(conn: Connection) -> float:
     text = (await conn.request("GET", "/metrics")).body.decode()
-    m = re.search(r"^callstream_projector_lag_records_total (\S+)$", text, re.M)
+    m = re.search(r"^callstream_projector_total_lag_records (\S+)$", text, re.M)
     return float(m.group(1)) if m else float("nan")
 
 

@@ -11,6 +11,7 @@ from types import FrameType
 
 from callstream import logs
 from callstream.broker import EmbeddedBroker
+from callstream.cliargs import port, require_free_port
 
 log = logging.getLogger("callstream.broker")
 
@@ -21,7 +22,9 @@ MEMORY_ONLY = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--port", type=int, default=None, help="port to listen on (default: a free one)")
+    p.add_argument(
+        "--port", type=port, default=None, help="port to listen on (default: a free one)"
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--no-topics", action="store_true", help="do not create callstream's topics")
 
@@ -31,8 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from callstream.settings import Settings
 
     logs.configure("broker")
-    if args.port is not None and not 0 < args.port < 65536:
-        raise SystemExit("callstream broker: error: --port must be between 1 and 65535")
+    if args.port is not None:
+        require_free_port(args.host, args.port)
     broker = EmbeddedBroker(port=args.port, host=args.host)
     stop = threading.Event()
 

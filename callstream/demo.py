@@ -86,32 +86,65 @@ def render(calls: list[dict[str, Any]], started: float) -> str:
     return "\n".join(lines)
 
 
+def changes(seen: dict[str, str], calls: list[dict[str, Any]]) -> list[str]:
+    """One line per demo call whose status is new since ``seen`` (updated in place): what a
+    log or a CI job gets instead of the redrawn table."""
+    by_to = {c.get("to_number"): c for c in calls}
+    out = []
+    for to, label, _ in DEMO_CALLS:
+        c = by_to.get(to)
+        status = c["status"] if c else "requested"
+        if seen.get(to) != status:
+            seen[to] = status
+            sid = f" {c['call_sid']}" if c else ""
+            out.append(f"demo: {to} ({label}) {status}{sid}")
+    return out
+
+
 def run_demo(env: dict[str, str], children: list[Any], stop: threading.Event) -> None:
-    """Enqueue the demo calls and redraw their projected state until all have ended.
-    ``env`` is the services' environment (the Twilio account is filled in by then)."""
+    """Enqueue the demo calls and show their projected state until all have ended: redrawn
+    in place on a terminal, one line per change otherwise. ``env`` is the services'
+    environment (the Twilio account is filled in by then)."""
     import httpx
 
     from callstream.settings import Settings
 
     settings = Settings.from_env(env)
     projector = next(c for c in children if c.name == "projector")
+    headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
     enqueue(settings)
     started = time.monotonic()
     tty = sys.stderr.isatty()
     last = ""
+    seen: dict[str, str] = {}
+    refused = ""
     while not stop.wait(0.5):
         try:
-            r = httpx.get(projector.url + "/calls", params={"limit": 100}, timeout=2)
-            calls = r.json().get("calls", []) if r.status_code == 200 else []
-        except (httpx.HTTPError, ValueError):
-            calls = []
-        screen = render(calls, started)
-        if screen != last:
-            if tty:
-                sys.stderr.write("\x1b[2J\x1b[H")
-            sys.stderr.write(screen + "\n\n")
-            sys.stderr.flush()
-            last = screen
+            r = httpx.get(
+                projector.url + "/calls", params={"limit": 100}, headers=headers, timeout=2
+            )
+        except httpx.HTTPError:
+            continue
+        if r.status_code != 200:
+            why = f"demo: the projector answered {r.status_code} to GET /calls: {r.text[:200]}"
+            if why != refused:  # say it once, not every half second
+                sys.stderr.write(why + "\n")
+                sys.stderr.flush()
+                refused = why
+            continue
+        try:
+            calls = r.json().get("calls", [])
+        except ValueError:
+            continue
+        if tty:
+            screen = render(calls, started)
+            if screen != last:
+                sys.stderr.write("\x1b[2J\x1b[H" + screen + "\n\n")
+                last = screen
+        else:
+            for line in changes(seen, calls):
+                sys.stderr.write(line + "\n")
+        sys.stderr.flush()
         mine = [c for c in calls if c.get("to_number") in {to for to, _, _ in DEMO_CALLS}]
         if len(mine) == len(DEMO_CALLS) and all(c["status"] in TERMINAL for c in mine):
             sys.stderr.write(

@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     children: list[Child] = []
     logs_dir = Path(args.logs)
     logs_dir.mkdir(parents=True, exist_ok=True)
+    env_file: Path | None = None
     try:
         if not settings.kafka_bootstrap_servers:
             broker = EmbeddedBroker(port=args.broker_port, log_path=logs_dir / "broker.log")
@@ -105,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
             _start(child, env, logs_dir, args.verbose)
             _wait_ready(child, stop, broker)
             say(f"{child.name:<10} {child.url}")
-        _write_env_file(env, Path("callstream-up.env"))
+        env_file = Path("callstream-up.env")
+        _write_env_file(env, env_file)
         _print_try_this(env, children, emulated)
         if args.demo:
             from callstream.demo import run_demo
@@ -116,6 +118,9 @@ def run(args: argparse.Namespace) -> int:
         _stop_all(children)
         if broker is not None:
             broker.kill()
+        if env_file is not None:
+            # a shell that sources it later would point every command at a dead broker
+            env_file.unlink(missing_ok=True)
         say("stopped")
 
 
@@ -289,7 +294,10 @@ def _print_try_this(env: dict[str, str], children: list[Child], emulated: bool) 
         "--twiml '<Response><Say>Hello from callstream</Say></Response>'"
     )
     say(f"  {cs} calls")
-    say(f"  curl -s {proj.url}/stats")
+    if env.get("CALLSTREAM_API_TOKEN"):  # the query routes need it; the token is not printed
+        say(f'  curl -s -H "Authorization: Bearer $CALLSTREAM_API_TOKEN" {proj.url}/stats')
+    else:
+        say(f"  curl -s {proj.url}/stats")
     if emulated:
         say(
             "Twilio is emulated locally; set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "

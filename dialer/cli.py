@@ -8,6 +8,8 @@ import argparse
 import logging
 import sys
 
+from callstream.cliargs import port, require_free_port
+
 DEFAULT_PORT = 8082
 
 
@@ -15,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="health/metrics address (127.0.0.1)")
     p.add_argument(
         "--port",
-        type=int,
+        type=port,
         default=DEFAULT_PORT,
         help=f"health/metrics port (default {DEFAULT_PORT})",
     )
@@ -42,6 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from callstream import kafka, logs, web
+    from callstream.reach import require_broker, source_of
     from callstream.settings import Settings, SettingsError
     from dialer.app import create_app
     from dialer.twilio_api import TwilioCalls
@@ -54,8 +57,8 @@ def run(args: argparse.Namespace) -> int:
     )
     bootstrap = kafka.bootstrap(settings)
     settings.require("twilio_account_sid", "twilio_auth_token", "public_url")
-    if not _any_reachable(bootstrap):
-        raise SettingsError(f"cannot reach Kafka at {bootstrap} (KAFKA_BOOTSTRAP_SERVERS)")
+    require_broker(bootstrap, source_of(args))
+    require_free_port(args.host, args.port)
     logs.configure("dialer", settings.log_level)
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # logs every request
     try:
@@ -84,18 +87,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"callstream dialer: error: {dialer.failed}", file=sys.stderr)
         return 1
     return 0
-
-
-def _any_reachable(bootstrap: str, timeout_s: float = 5.0) -> bool:
-    """Whether one of the brokers accepts a TCP connection (a one-line error otherwise,
-    rather than the Kafka client's reconnect loop)."""
-    import socket
-
-    for part in bootstrap.split(","):
-        host, _, port = part.strip().rpartition(":")
-        try:
-            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
-                return True
-        except (OSError, ValueError):
-            continue
-    return False

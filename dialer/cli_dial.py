@@ -23,6 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from callstream import kafka, topics
     from callstream.dialrequest import DialRequestError, from_input
+    from callstream.errors import CliError
+    from callstream.reach import require_broker, source_of
     from callstream.settings import Settings, SettingsError
 
     settings = Settings.from_env(kafka_bootstrap_servers=args.bootstrap_servers)
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         req = from_input(body, settings.twilio_account_sid)
     except DialRequestError as e:
         raise SettingsError(str(e)) from None
-    kafka.bootstrap(settings)
+    require_broker(kafka.bootstrap(settings), source_of(args))
     producer = kafka.make_producer(settings, "callstream-dial", linger_ms=0)
     try:
         producer.send(
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             key=req.account_sid.encode(),
         ).get(timeout=15)
     except Exception as e:
-        raise SettingsError(f"could not enqueue the request: {e}") from None
+        raise CliError(f"could not enqueue the request: {type(e).__name__}: {e}") from None
     finally:
         producer.close(timeout=5)
     print(req.id)

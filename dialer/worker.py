@@ -546,7 +546,8 @@ class Dialer:
                 "id": req.id,
                 "status": f.status,
                 "code": f.code,
-                "message": f.message,
+                # not "message": a reserved LogRecord attribute (KeyError at INFO level)
+                "error_message": f.message,
                 "verdict": verdict.value,
                 "attempt": attempt,
             },

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from callstream.cliargs import port, require_free_port
+
 if TYPE_CHECKING:
     from emulator.config import EmulatorConfig
 
@@ -38,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST})"
     )
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
+        "--port", type=port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
     )
     parser.add_argument(
         "--cps",
@@ -189,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
     from emulator.app import create_app
 
     config = build_config(args)
+    require_free_port(args.host, args.port)
     logs.configure("emulator", Settings.from_env().log_level)
     serve(create_app(config), args.host, args.port, "emulator")
     return 0

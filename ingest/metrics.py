@@ -3,7 +3,9 @@ process, as in tests, do not collide)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
+
+from callstream.metrics import labelled_counter, service_registry
 
 # Outcomes of a callback request: where it went, or why it was refused.
 OUTCOMES = (
@@ -17,18 +19,20 @@ OUTCOMES = (
     "unavailable",  # neither Kafka nor the spool could take it (503)
     "unproducible",  # Kafka can never take this record (too large, invalid): refused
 )
+# POST /dial answers that exist at 0 from the start (others are added as they come)
+DIAL_STATUSES = ("202", "400", "401", "413", "415", "503")
 
 
 class IngestMetrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        requests = Counter(
+        self.registry = service_registry()
+        _, self.outcome = labelled_counter(
             "callstream_ingest_callbacks",
             "Status callback requests by outcome",
-            ["outcome"],
-            registry=self.registry,
+            "outcome",
+            OUTCOMES,
+            self.registry,
         )
-        self.outcome = {o: requests.labels(outcome=o) for o in OUTCOMES}
         self.produce_latency = Histogram(
             "callstream_ingest_produce_latency_seconds",
             "Time from handing a record to the Kafka producer to its acknowledgement",
@@ -55,9 +59,10 @@ class IngestMetrics:
             "Callbacks in the spool's dead-letter table (see 'callstream spool')",
             registry=self.registry,
         )
-        self.dial_requests = Counter(
+        self.dial_requests, _ = labelled_counter(
             "callstream_ingest_dial_requests",
             "POST /dial requests by HTTP status",
-            ["status"],
-            registry=self.registry,
+            "status",
+            DIAL_STATUSES,
+            self.registry,
         )

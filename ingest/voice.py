@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from prometheus_client import Counter
 from starlette.responses import Response
 from twilio.twiml.voice_response import VoiceResponse
 
+from callstream.metrics import labelled_counter
 from ingest import voice_routing as vr
 from ingest.callback import CallbackError
 from ingest.metrics import IngestMetrics
@@ -60,20 +60,20 @@ def refusal_words(reason: str) -> str:
 
 class VoiceMetrics:
     def __init__(self, metrics: IngestMetrics) -> None:
-        calls = Counter(
+        _, self.calls = labelled_counter(
             "callstream_ingest_voice_calls",
             "POST /twilio/voice answers by route: dial-number, dial-client, refused",
-            ["route"],
-            registry=metrics.registry,
+            "route",
+            ROUTES,
+            metrics.registry,
         )
-        refused = Counter(
+        _, self.refused = labelled_counter(
             "callstream_ingest_voice_refused",
             "POST /twilio/voice calls refused, by reason",
-            ["reason"],
-            registry=metrics.registry,
+            "reason",
+            vr.REASONS,
+            metrics.registry,
         )
-        self.calls = {r: calls.labels(route=r) for r in ROUTES}
-        self.refused = {r: refused.labels(reason=r) for r in vr.REASONS}
 
 
 class VoiceRoute:

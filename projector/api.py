@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -26,6 +24,7 @@ from starlette.routing import Route
 
 from callstream.web import JSON_HTTP_ERRORS, BearerGuard, error, health_routes
 from projector import queries, schema
+from projector.metrics import ProgressCollector, projector_registry
 from projector.progress import Progress
 
 T = TypeVar("T")
@@ -56,54 +55,6 @@ class Readers:
             self.all.clear()
 
 
-class ProgressCollector(Collector):
-    """Prometheus view of the consumer's progress, computed at scrape time."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-
-    def collect(self) -> Any:
-        p = self.progress
-        lag = GaugeMetricFamily(
-            "callstream_projector_lag_records",
-            "high watermark minus the offset stored in SQLite",
-            labels=["partition"],
-        )
-        total = 0
-        for part, v in sorted(p.lag().items()):
-            if v is not None:
-                lag.add_metric([str(part)], v)
-                total += v
-        yield lag
-        yield GaugeMetricFamily(
-            "callstream_projector_lag_records_total", "sum of the lag over partitions", value=total
-        )
-        polled = p.poll_age_s()
-        yield GaugeMetricFamily(
-            "callstream_projector_last_poll_age_seconds",
-            "seconds since the consumer last finished a poll (NaN before the first)",
-            value=float("nan") if polled is None else polled,
-        )
-        age = p.newest_age_s()
-        yield GaugeMetricFamily(
-            "callstream_projector_newest_callback_age_seconds",
-            "now minus received_at of the newest callback applied (NaN before the first)",
-            value=float("nan") if age is None else age,
-        )
-        yield GaugeMetricFamily(
-            "callstream_projector_caught_up",
-            "1 when every partition is applied up to its high watermark",
-            value=1.0 if p.caught_up() else 0.0,
-        )
-        for name, val, text in (
-            ("records", p.records, "records consumed and applied"),
-            ("events", p.events, "distinct new events stored"),
-            ("rejected", p.rejected, "records kept in rejected_events"),
-            ("batches", p.batches, "SQLite transactions committed"),
-        ):
-            yield CounterMetricFamily(f"callstream_projector_{name}", text, value=val)
-
-
 def create_app(
     db_path: Path,
     guard: BearerGuard,
@@ -111,7 +62,7 @@ def create_app(
     registry: CollectorRegistry | None = None,
 ) -> Starlette:
     readers = Readers(Path(db_path))
-    registry = registry or CollectorRegistry()
+    registry = registry or projector_registry()
     if progress is not None:
         registry.register(ProgressCollector(progress))
 

@@ -194,11 +194,14 @@ def serve_child(fd: int, db: Path, host: str, port: int, parent_pid: int) -> int
     from callstream.settings import Settings
     from callstream.web import BearerGuard, make_server
     from projector.api import create_app
+    from projector.metrics import projector_registry
 
     settings = Settings.from_env(db=str(db))
     logs.configure("projector", settings.log_level)
     progress = Progress()
-    app = create_app(db, BearerGuard(settings.api_token, host), progress)
+    app = create_app(
+        db, BearerGuard(settings.api_token, host), progress, projector_registry(parent_pid)
+    )
     server = make_server(app, host, port, "projector", graceful_s=5)
     sock = socket.socket(fileno=fd)
 

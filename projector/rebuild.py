@@ -78,11 +78,8 @@ def _remove(path: Path) -> None:
             p.unlink()
 
 
-def rebuild(
-    settings: Settings, new: Path, profile: BrokerProfile, out: TextIO | None = None
-) -> dict[str, int]:
-    """Build ``new`` from the topic; return the row count of each table."""
-    out = sys.stderr if out is None else out
+def check_new(new: Path) -> None:
+    """Raise :class:`RebuildError` unless ``new`` can be created as a new file."""
     if any(Path(str(new) + s).exists() for s in ("", "-wal")):
         raise RebuildError(
             f"{new} already exists; rebuild writes a new file only "
@@ -90,6 +87,16 @@ def rebuild(
         )
     if not new.parent.is_dir():
         raise RebuildError(f"directory {new.parent} does not exist")
+    if not os.access(new.parent, os.W_OK | os.X_OK):
+        raise RebuildError(f"cannot create files in {new.parent} (permission denied)")
+
+
+def rebuild(
+    settings: Settings, new: Path, profile: BrokerProfile, out: TextIO | None = None
+) -> dict[str, int]:
+    """Build ``new`` from the topic; return the row count of each table."""
+    out = sys.stderr if out is None else out
+    check_new(new)
     partial = new.with_name(new.name + ".partial")
     _remove(partial)  # a rebuild that was interrupted earlier
     store = Store(partial, settings.topic(topics.CALL_STATUS))

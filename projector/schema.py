@@ -15,7 +15,7 @@ from sqlite_utils import Database
 
 from callstream.sqlitetx import write_transaction
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 TABLES = ("calls", "call_events", "rejected_events", "projector_offsets")
 # How long a write waits for another process's write lock before it fails.
 BUSY_TIMEOUT_MS = 5000
@@ -96,11 +96,43 @@ def _v3_topic_ids(db: Database) -> None:
     )
 
 
+def _v4_links_and_start(db: Database) -> None:
+    # call_events.call_sid -> calls.call_sid declared as a foreign key, so that tools that
+    # read the schema (Datasette: "links from other tables" on a call's page) join them.
+    # It is not enforced (PRAGMA foreign_keys stays off): it only describes the schema.
+    # SQLite cannot add a constraint to a table, so the table is copied.
+    conn = db.conn
+    conn.execute(
+        """CREATE TABLE "call_events_v4" (
+   "call_sid" TEXT NOT NULL REFERENCES "calls"("call_sid"),
+   "sequence_number" INTEGER NOT NULL,
+   "status" TEXT,
+   "timestamp" TEXT,
+   "received_at" TEXT,
+   "partition" INTEGER,
+   "offset" INTEGER,
+   "params" TEXT,
+   PRIMARY KEY ("call_sid", "sequence_number")
+)"""
+    )
+    conn.execute("INSERT INTO call_events_v4 SELECT * FROM call_events")
+    conn.execute("DROP TABLE call_events")
+    conn.execute("ALTER TABLE call_events_v4 RENAME TO call_events")
+    # The first time known of a call, for "newest calls first": computed by SQLite from the
+    # columns the projector writes (a virtual column, nothing stored, nothing to keep in step).
+    conn.execute(
+        "ALTER TABLE calls ADD COLUMN started_at TEXT GENERATED ALWAYS AS "
+        "(coalesce(initiated_at, ringing_at, answered_at, ended_at)) VIRTUAL"
+    )
+    conn.execute('CREATE INDEX "idx_calls_started_at" ON "calls" ("started_at")')
+
+
 # MIGRATIONS[n] takes a version-n database to version n + 1.
 MIGRATIONS: dict[int, Callable[[Database], None]] = {
     0: _v1_tables,
     1: _v2_indexes,
     2: _v3_topic_ids,
+    3: _v4_links_and_start,
 }
 
 
@@ -155,10 +187,18 @@ def connect_readonly(path: Path | str) -> sqlite3.Connection:
             f"no projector database at {p} (run 'callstream projector' to create it, or point "
             "--db/CALLSTREAM_DB at one)"
         )
-    conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    if p.is_dir():
+        raise SchemaError(f"{p} is a directory, not a projector database (point --db at a file)")
+    try:
+        conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    except sqlite3.Error as e:  # e.g. no permission to read it
+        raise SchemaError(f"cannot open {p}: {e}") from None
     try:
         conn.execute("PRAGMA busy_timeout=5000")
-        v = version_of(conn)
+        try:
+            v = version_of(conn)
+        except sqlite3.DatabaseError as e:  # "file is not a database", unreadable file
+            raise SchemaError(f"cannot read {p} as a projector database: {e}") from None
         if v > SCHEMA_VERSION:
             raise SchemaError(
                 f"{p} has schema version {v}, newer than this callstream knows "

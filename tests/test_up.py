@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 
 class Up:
-    def __init__(self, tmp: Path, *extra: str) -> None:
+    def __init__(self, tmp: Path, *extra: str, extra_env: dict[str, str] | None = None) -> None:
         names = ("ingest", "projector", "dialer", "emulator", "broker")
         self.ports = {n: free_port() for n in names}
         argv = [sys.executable, "-m", "callstream.cli", "up", "--logs", str(tmp / "logs"), *extra]
@@ -33,6 +33,7 @@ class Up:
         }
         env["CALLSTREAM_DB"] = str(tmp / "callstream.db")
         env["CALLSTREAM_SPOOL"] = str(tmp / "spool.db")
+        env.update(extra_env or {})
         self.proc = subprocess.Popen(
             argv,
             cwd=tmp,

@@ -468,7 +468,7 @@ def projector_lag(p: Pipeline, name: str = "projector") -> float | None:
         text = httpx.get(p[name].url + "/metrics", timeout=5).text
     except httpx.HTTPError:
         return None
-    m = re.search(r"^callstream_projector_lag_records_total (\S+)$", text, re.M)
+    m = re.search(r"^callstream_projector_total_lag_records (\S+)$", text, re.M)
     return float(m.group(1)) if m else None
 
 

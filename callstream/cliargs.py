@@ -1,0 +1,35 @@
+"""Checks of command arguments shared by the commands: a bad value is refused before
+anything starts (while parsing, with the subcommand's usage, where argparse can tell)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def port(raw: str) -> int:
+    """A TCP port to listen on: 1 to 65535."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a port number") from None
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"{raw} is not a port between 1 and 65535")
+    return value
+
+
+def require_free_port(host: str, port: int, flag: str = "--port") -> None:
+    """Raise CliError when ``host:port`` cannot be bound: one line before a service starts,
+    instead of its server's log lines about the failed bind."""
+    import socket
+
+    from callstream.errors import CliError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host.strip("[]"), port))
+        except OSError as e:
+            raise CliError(
+                f"cannot listen on {host}:{port}: {e.strerror or e}; pass {flag} with a free one"
+            ) from None
