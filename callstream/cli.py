@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "call": ("projector.cli_call", "show one projected call with its events"),
     "dial": ("dialer.cli_dial", "enqueue an outbound call"),
     "rebuild": ("projector.cli_rebuild", "replay the topic into a new database"),
+    "archive": ("callstream.archive_cli", "copy callstream's topics into a local archive file"),
+    "restore": ("callstream.restore_cli", "produce an archive back into empty topics"),
 }
 
 
