@@ -41,7 +41,7 @@ def test_any_gap_or_late_start_is_refused(offsets: list[int]) -> None:
 
 
 def test_gap_message_names_the_first_missing_offset() -> None:
-    with pytest.raises(NotRestorable, match="has a gap at offset 2 .*nothing was written"):
+    with pytest.raises(NotRestorable, match=r"has a gap at offset 2 .*nothing was written"):
         check_contiguous("t", 0, [0, 1, 3])
     with pytest.raises(NotRestorable, match="starts at offset 5"):
         check_contiguous("t", 0, [5, 6])
@@ -52,5 +52,5 @@ def test_target_checks() -> None:
     check_target("t", 6, None, {})
     with pytest.raises(NotRestorable, match="has 4 partitions but the archive has 6"):
         check_target("t", 6, 4, {})
-    with pytest.raises(NotRestorable, match="not empty \\(partition 2 ends at offset 7\\)"):
+    with pytest.raises(NotRestorable, match=r"not empty \(partition 2 ends at offset 7\)"):
         check_target("t", 6, 6, {0: 0, 2: 7, 3: 1})
