@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
             bootstrap = broker.start()
             env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
             env.setdefault("CALLSTREAM_KAFKA_PROFILE", "tansu")
-            env["CALLSTREAM_ARCHIVE_ACK"] = "1"
+            env.setdefault("CALLSTREAM_ARCHIVE_ACK", "1")  # 0: measure without the gate
             say(f"broker     {bootstrap}  (embedded, in memory; the log is kept in the archive)")
         else:
             bootstrap = settings.kafka_bootstrap_servers
