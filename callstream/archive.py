@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from callstream import kafka
-from callstream.archive_format import ArchivedRecord
+from callstream.archive_format import ArchivedRecord, encode_headers
 from callstream.archive_store import ArchiveStore
 from callstream.kafka import BrokerProfile
 from callstream.settings import Settings
@@ -69,6 +69,20 @@ def from_consumer_record(r: Any) -> ArchivedRecord:
         r.key,
         r.value,
         tuple((k, v) for k, v in (r.headers or ())),
+    )
+
+
+def row_of(r: Any) -> tuple[object, ...]:
+    """A consumer record as an archive row, without the dataclass in between."""
+    return (
+        r.topic,
+        r.partition,
+        r.offset,
+        r.timestamp,
+        r.timestamp_type,
+        r.key,
+        r.value,
+        encode_headers(r.headers) if r.headers else None,
     )
 
 
@@ -208,23 +222,21 @@ class Archiver:
                     ) from None
                 prog.polled_at = time.time()
                 _check_topic_ids(cluster, self.topics, ids)
-                out: list[ArchivedRecord] = []
+                out: list[tuple[object, ...]] = []
                 moved: dict[tuple[str, int], int] = {}
                 for tp, recs in batch.items():
                     key = (tp.topic, tp.partition)
-                    for r in recs:
-                        rec = from_consumer_record(r)
-                        if key in verify:
-                            verify.discard(key)
-                            if rec.offset == prog.next_offset[key] - 1:
-                                self._verify(rec)
-                                continue
-                            # the record before the position is gone (compaction): no check
-                        out.append(rec)
+                    if recs and key in verify:
+                        verify.discard(key)
+                        if recs[0].offset == prog.next_offset[key] - 1:
+                            self._verify(from_consumer_record(recs[0]))
+                            recs = recs[1:]
+                        # else the record before the position is gone (compaction): no check
+                    out += map(row_of, recs)
                     if recs and recs[-1].offset + 1 > prog.next_offset[key]:
                         moved[key] = recs[-1].offset + 1
                 if out or moved:
-                    prog.records += self.store.append(out, moved)
+                    prog.records += self.store.append_rows(out, moved)
                     prog.next_offset.update(moved)
                     prog.batches += 1
                 for key, tp in tps.items():
