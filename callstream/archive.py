@@ -224,8 +224,9 @@ class Archiver:
                 _check_topic_ids(cluster, self.topics, ids)
                 out: list[tuple[object, ...]] = []
                 moved: dict[tuple[str, int], int] = {}
-                for tp, recs in batch.items():
+                for tp, polled in batch.items():
                     key = (tp.topic, tp.partition)
+                    recs = polled
                     if recs and key in verify:
                         verify.discard(key)
                         if recs[0].offset == prog.next_offset[key] - 1:
