@@ -193,8 +193,11 @@ class Archiver:
         from kafka import TopicPartition
         from kafka.errors import OffsetOutOfRangeError
 
+        from callstream.archive_writer import Committer
+
         prog = self.progress
         consumer = self._consumer()
+        committer = Committer(self.store, prog)
         try:
             counts = self._partitions(consumer, topic_wait_s)
             for t, n in counts.items():
@@ -202,6 +205,7 @@ class Archiver:
             tps = {(t, p): TopicPartition(t, p) for t, n in counts.items() for p in range(n)}
             consumer.assign(list(tps.values()))
             verify = self._seek(consumer, tps)
+            polled = dict(prog.next_offset)  # where the consumer is; prog: what is committed
             cluster = getattr(getattr(consumer, "_client", None), "cluster", None)
             ids: dict[str, Any] = {}
             prog.started = True
@@ -224,40 +228,40 @@ class Archiver:
                 _check_topic_ids(cluster, self.topics, ids)
                 out: list[tuple[object, ...]] = []
                 moved: dict[tuple[str, int], int] = {}
-                for tp, polled in batch.items():
+                for tp, fetched in batch.items():
                     key = (tp.topic, tp.partition)
-                    recs = polled
+                    recs = fetched
                     if recs and key in verify:
                         verify.discard(key)
-                        if recs[0].offset == prog.next_offset[key] - 1:
+                        if recs[0].offset == polled[key] - 1:
+                            committer.wait()  # the store's connection is the committer's
                             self._verify(from_consumer_record(recs[0]))
                             recs = recs[1:]
                         # else the record before the position is gone (compaction): no check
                     out += map(row_of, recs)
-                    if recs and recs[-1].offset + 1 > prog.next_offset[key]:
-                        moved[key] = recs[-1].offset + 1
+                    if recs and recs[-1].offset + 1 > polled[key]:
+                        moved[key] = polled[key] = recs[-1].offset + 1
                 if out or moved:
-                    prog.records += self.store.append_rows(out, moved)
-                    prog.next_offset.update(moved)
-                    prog.batches += 1
+                    committer.submit(out, moved)
                 for key, tp in tps.items():
                     hw = consumer.highwater(tp)
                     if hw is None:
                         continue
-                    if hw < prog.next_offset[key]:
-                        raise ArchiverError(
-                            backwards_message(key[0], key[1], hw, prog.next_offset[key])
-                        )
+                    if hw < polled[key]:
+                        raise ArchiverError(backwards_message(key[0], key[1], hw, polled[key]))
                     prog.high[key] = hw
-                if once and not verify and prog.caught_up():
+                if once and not verify and all(polled[k] >= prog.high.get(k, 2**63) for k in tps):
+                    committer.wait()
                     break
                 now = time.monotonic()
                 if self.group_id and now - last_commit >= COMMIT_EVERY_S:
                     last_commit = now
                     _advisory_commit(consumer, tps, prog.next_offset)
+            committer.wait()
             if self.group_id:
                 _advisory_commit(consumer, tps, prog.next_offset)
         finally:
+            committer.close()
             consumer.close(autocommit=False)
 
 

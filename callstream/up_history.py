@@ -78,8 +78,8 @@ def _rebuild_if_ahead(
         return
     extra = sum(o - log_end.get(p, 0) for p, o in ahead.items())
     say(
-        f"history    {db} holds {extra:,} records the archive never received (lost with the "
-        "broker when 'callstream up' was killed; none of them was answered 204); "
+        f"history    {db} holds {extra:,} records the archive never received (the broker "
+        "lost them when 'callstream up' was killed before the archiver copied them); "
         f"rebuilding it from the log, the old file is kept as {db}.ahead"
     )
     new = db.with_name(db.name + ".rebuilt")
