@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -110,6 +111,7 @@ def main() -> None:
         rest = n / (time.perf_counter() - t0)
         store.close()
     size = s.archive.stat().st_size
+    shutil.rmtree(tmp)
     print(
         json.dumps(
             {

@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -107,7 +108,7 @@ def projected_sids(folder: Path) -> set[str]:
         return {r[0] for r in c.execute("SELECT call_sid FROM calls")}
 
 
-def trial(gate: bool, rate: float, seconds: float, offset: int) -> dict[str, Any]:
+def trial(gate: bool, rate: float, seconds: float, offset: int, keep: bool) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="callstream-loss-"))
     ports = {n: free_port() for n in NAMES}
     up = Up(folder, ports, gate)
@@ -140,6 +141,8 @@ def trial(gate: bool, rate: float, seconds: float, offset: int) -> dict[str, Any
         time.sleep(0.5)
     in_calls = projected_sids(folder)
     again.close()
+    if not keep:
+        shutil.rmtree(folder)
     lat = sorted(answered.values())
     return {
         "mode": "gate" if gate else "tail",
@@ -151,7 +154,7 @@ def trial(gate: bool, rate: float, seconds: float, offset: int) -> dict[str, Any
         "in_log_not_answered": len(in_log - set(answered)),
         "p50_ms": round(pct(lat, 50) * 1000, 1),
         "p99_ms": round(pct(lat, 99) * 1000, 1),
-        "folder": str(folder),
+        **({"folder": str(folder)} if keep else {}),
     }
 
 
@@ -161,11 +164,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--trials", type=int, default=3)
     ap.add_argument("--modes", default="tail,gate")
+    ap.add_argument("--keep", action="store_true", help="keep each trial's folder")
     args = ap.parse_args()
     offset = 0
     for mode in args.modes.split(","):
         for _ in range(args.trials):
-            res = trial(mode == "gate", args.rate, args.seconds, offset)
+            res = trial(mode == "gate", args.rate, args.seconds, offset, args.keep)
             offset += 10**6
             print(json.dumps(res), flush=True)
 

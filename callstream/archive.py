@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from callstream import kafka
-from callstream.archive_format import ArchivedRecord, encode_headers
-from callstream.archive_store import ArchiveStore
+from callstream.archive_format import ArchivedRecord
+from callstream.archive_store import ArchiveStore, row_of
 from callstream.kafka import BrokerProfile
 from callstream.settings import Settings
 
@@ -69,20 +69,6 @@ def from_consumer_record(r: Any) -> ArchivedRecord:
         r.key,
         r.value,
         tuple((k, v) for k, v in (r.headers or ())),
-    )
-
-
-def row_of(r: Any) -> tuple[object, ...]:
-    """A consumer record as an archive row, without the dataclass in between."""
-    return (
-        r.topic,
-        r.partition,
-        r.offset,
-        r.timestamp,
-        r.timestamp_type,
-        r.key,
-        r.value,
-        encode_headers(r.headers) if r.headers else None,
     )
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from callstream.archive_format import ArchivedRecord, decode_headers, encode_headers
 from callstream.sqlitetx import write_transaction
@@ -54,7 +55,9 @@ class ArchiveError(RuntimeError):
     """The archive file cannot be used; the message says why and what to do."""
 
 
-def _row(r: ArchivedRecord) -> tuple[object, ...]:
+def row_of(r: Any) -> tuple[object, ...]:
+    """An :class:`ArchivedRecord`, or a kafka-python consumer record (same attribute
+    names), as a row of ``records``."""
     return (
         r.topic,
         r.partition,
@@ -63,7 +66,7 @@ def _row(r: ArchivedRecord) -> tuple[object, ...]:
         r.timestamp_type,
         r.key,
         r.value,
-        encode_headers(r.headers),
+        encode_headers(r.headers) if r.headers else None,
     )
 
 
@@ -117,7 +120,7 @@ class ArchiveStore:
         self, records: Iterable[ArchivedRecord], positions: dict[tuple[str, int], int]
     ) -> int:
         """Records and the positions after them, in one transaction; returns the count."""
-        return self.append_rows([_row(r) for r in records], positions)
+        return self.append_rows([row_of(r) for r in records], positions)
 
     def append_rows(
         self, rows: list[tuple[object, ...]], positions: dict[tuple[str, int], int]

@@ -17,35 +17,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kafka.errors import KafkaError
-
     from callstream import kafka, logs
-    from callstream.archive_format import NotRestorable
-    from callstream.archive_store import ArchiveError, ArchiveStore
+    from callstream.archive_cli import one_line_errors
+    from callstream.archive_store import ArchiveStore
     from callstream.cli import CliError
-    from callstream.restore import RestoreError, restore
+    from callstream.restore import restore
     from callstream.settings import Settings
 
     settings = Settings.from_env(archive=args.archive)
     logs.configure("restore", "WARNING")
     kafka.bootstrap(settings)
-    try:
+    with one_line_errors(settings.kafka_bootstrap_servers):
         store = ArchiveStore(settings.archive, readonly=True)
-    except ArchiveError as e:
-        raise CliError(str(e)) from None
-    try:
-        unknown = sorted(set(args.topic or ()) - set(store.topics()))
-        if unknown:
-            raise CliError(f"the archive holds no topic {unknown[0]}")
-        done = restore(settings, store, only=args.topic)
-    except (NotRestorable, RestoreError) as e:
-        raise CliError(str(e)) from None
-    except KafkaError as e:
-        raise CliError(
-            f"cannot reach the broker at {settings.kafka_bootstrap_servers}: {e}"
-        ) from None
-    finally:
-        store.close()
+        try:
+            unknown = sorted(set(args.topic or ()) - set(store.topics()))
+            if unknown:
+                raise CliError(f"the archive holds no topic {unknown[0]}")
+            done = restore(settings, store, only=args.topic)
+        finally:
+            store.close()
     for topic in done.topics:
         n = sum(c for (t, _), c in done.records.items() if t == topic)
         print(f"{topic}\t{n} records restored")

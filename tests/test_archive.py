@@ -104,7 +104,8 @@ def test_round_trip_is_byte_exact(broker: TestBroker, recs: list[Rec]) -> None:
             assert as_tuples(got) == sent
 
 
-def cli(s: Settings, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def env_of(s: Settings) -> dict[str, str]:
+    """The environment of a callstream command for these settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLSTREAM_", "KAFKA_"))}
     env.update(
         KAFKA_BOOTSTRAP_SERVERS=s.kafka_bootstrap_servers or "",
@@ -112,13 +113,42 @@ def cli(s: Settings, *argv: str, timeout: float = 60) -> subprocess.CompletedPro
         CALLSTREAM_ARCHIVE=str(s.archive),
         CALLSTREAM_KAFKA_PROFILE=s.kafka_profile or "tansu",
     )
+    return env
+
+
+def cli(s: Settings, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "callstream", *argv],
-        env=env,
+        env=env_of(s),
         capture_output=True,
         text=True,
         timeout=timeout,
     )
+
+
+def archive_service(s: Settings, port: int) -> subprocess.Popen[str]:
+    """``callstream archive`` as a service, once it answers ``/readyz``."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "callstream", "archive", "--port", str(port)],
+        env=env_of(s),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: _ready(port), timeout=30, what="archiver ready")
+    except BaseException:
+        stop(proc)
+        raise
+    return proc
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    if proc.stderr is not None:
+        proc.stderr.close()
 
 
 def test_restore_refuses_a_non_empty_topic_and_writes_nothing(
@@ -179,21 +209,8 @@ def test_archiver_killed_mid_stream_resumes_without_gap_or_duplicate(
 ) -> None:
     s = replace(settings, archive=tmp_path / "a.db")
     topic = s.topic(topics.CALL_STATUS)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLSTREAM_", "KAFKA_"))}
-    env.update(
-        KAFKA_BOOTSTRAP_SERVERS=s.kafka_bootstrap_servers or "",
-        CALLSTREAM_TOPIC_PREFIX=s.topic_prefix,
-        CALLSTREAM_ARCHIVE=str(s.archive),
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "callstream", "archive", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = archive_service(s, free_port())
     try:
-        wait_until(lambda: _ready(port), timeout=30, what="archiver ready")
         batch = [(i % 6, b"k%d" % i, b"v" * 200, [("h", b"%d" % i)], i) for i in range(3000)]
         produce_exact(s, topic, batch)
         produce_exact(s, topic, batch)
@@ -202,9 +219,7 @@ def test_archiver_killed_mid_stream_resumes_without_gap_or_duplicate(
         proc.wait(timeout=10)
         produce_exact(s, topic, batch)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
     assert cli(s, "archive", "--once").returncode == 0
     store = ArchiveStore(s.archive, readonly=True)
     try:
@@ -258,21 +273,8 @@ def test_the_service_reports_health_and_lag(settings: Settings, tmp_path: Path) 
     topic = s.topic(topics.CALL_STATUS)
     produce_exact(s, topic, [(2, b"k", b"v", [], 1)] * 7)
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLSTREAM_", "KAFKA_"))}
-    env.update(
-        KAFKA_BOOTSTRAP_SERVERS=s.kafka_bootstrap_servers or "",
-        CALLSTREAM_TOPIC_PREFIX=s.topic_prefix,
-        CALLSTREAM_ARCHIVE=str(s.archive),
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "callstream", "archive", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = archive_service(s, port)
     try:
-        wait_until(lambda: _ready(port), timeout=30, what="archiver ready")
         base = f"http://127.0.0.1:{port}"
         assert httpx.get(base + "/livez").json() == {"status": "ok"}
         wait_until(lambda: httpx.get(base + "/readyz").json()["records"] == 7)
@@ -284,11 +286,7 @@ def test_the_service_reports_health_and_lag(settings: Settings, tmp_path: Path) 
         assert proc.wait(timeout=20) == 0
         assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
+        stop(proc)
 
 
 def test_bad_archive_files_get_one_line(settings: Settings, tmp_path: Path) -> None:

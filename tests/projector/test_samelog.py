@@ -11,26 +11,20 @@ from pathlib import Path
 
 import pytest
 
-from callstream import kafka, topics
+from callstream import kafka
 from callstream.archive import Archiver
 from callstream.archive_store import ArchiveStore
 from callstream.broker import EmbeddedBroker
 from callstream.restore import restore
 from callstream.settings import Settings
 from projector.consumer import LogWentBackwards, Projector
-from projector.store import Store
 from tests.conftest import make_settings
 from tests.projector.support import call_log, produce, tables
+from tests.projector.test_consumer import project as project_into
 
 
 def project(s: Settings) -> Projector:
-    st = Store(s.db, s.topic(topics.CALL_STATUS))
-    p = Projector(s, st, kafka.TANSU)
-    try:
-        p.run(until_caught_up=True)
-    finally:
-        st.close()
-    return p
+    return project_into(s, s.db)
 
 
 def archive_and_lose_the_broker(b: EmbeddedBroker, tmp: Path) -> Settings:
