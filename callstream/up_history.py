@@ -43,9 +43,11 @@ def restore_history(settings: Settings, env: dict[str, str], say: Callable[[str]
         say(f"history    {done.total:,} records restored from {path}")
         call_status = settings.topic(topics.CALL_STATUS)
         log_end = {p: n for (t, p), n in done.records.items() if t == call_status}
+        why = "the broker lost them when 'callstream up' was killed before the archiver copied them"
     else:
         say(f"history    none yet; the log is archived to {path}")
-    _rebuild_if_ahead(settings, env, log_end, say)
+        why = f"there is no {path}: they were applied before the log was archived"
+    _rebuild_if_ahead(settings, env, log_end, say, why)
 
 
 def applied_offsets(db: Path, topic: str) -> dict[int, int]:
@@ -67,7 +69,11 @@ def applied_offsets(db: Path, topic: str) -> dict[int, int]:
 
 
 def _rebuild_if_ahead(
-    settings: Settings, env: dict[str, str], log_end: dict[int, int], say: Callable[[str], None]
+    settings: Settings,
+    env: dict[str, str],
+    log_end: dict[int, int],
+    say: Callable[[str], None],
+    why: str,
 ) -> None:
     from callstream.errors import CliError
 
@@ -78,9 +84,8 @@ def _rebuild_if_ahead(
         return
     extra = sum(o - log_end.get(p, 0) for p, o in ahead.items())
     say(
-        f"history    {db} holds {extra:,} records the archive never received (the broker "
-        "lost them when 'callstream up' was killed before the archiver copied them); "
-        f"rebuilding it from the log, the old file is kept as {db}.ahead"
+        f"history    {db} holds {extra:,} records the log does not ({why}); rebuilding it "
+        f"from the log, the old file is kept as {db}.ahead"
     )
     new = db.with_name(db.name + ".rebuilt")
     _remove(new)

@@ -14,8 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from callstream import kafka
+from callstream.archive import Archiver
+from callstream.archive_store import ArchiveStore
+from callstream.broker import EmbeddedBroker
+from callstream.up_history import restore_history
+from tests.conftest import make_settings
 from tests.helpers import wait_until
-from tests.projector.support import tables
+from tests.projector.support import call_log, produce, tables
+from tests.projector.test_consumer import project
 from tests.test_up import Up, _closed
 
 pytestmark = pytest.mark.slow
@@ -122,3 +129,34 @@ def test_up_keeps_every_call_across_ctrl_c_and_kill_9(tmp_path: Path) -> None:
             assert tables(live) == tables(new)
     finally:
         assert up.stop() == 0, up.output()
+
+
+def test_a_database_ahead_of_the_archive_is_rebuilt_from_the_restored_log(
+    fresh_broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """The projector applied records the archiver never copied (a kill -9 between the
+    two): up keeps the old file aside and rebuilds from the restored log."""
+    s = make_settings(fresh_broker.bootstrap, "tansu", tmp_path, archive=str(tmp_path / "a.db"))
+    kafka.ensure_topics(s)
+    produce(s, call_log(30))
+    store = ArchiveStore(s.archive)
+    Archiver(s, store, kafka.TANSU).run(once=True)
+    store.close()
+    produce(s, call_log(10, start=100))  # never archived
+    project(s, s.db)
+    fresh_broker.restart()  # the log is gone
+    kafka.ensure_topics(s)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLSTREAM_", "KAFKA_"))}
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=fresh_broker.bootstrap,
+        CALLSTREAM_TOPIC_PREFIX=s.topic_prefix,
+        CALLSTREAM_KAFKA_PROFILE="tansu",
+    )
+    said: list[str] = []
+    restore_history(s, env, said.append)
+    assert f"records restored from {s.archive}" in said[0]
+    assert "records the log does not" in said[1] and "rebuilding it from the log" in said[1]
+    assert (tmp_path / "callstream.db.ahead").exists()
+    with sqlite3.connect(s.db) as c:
+        assert c.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 30
+    assert project(s, s.db).progress.records == 0  # the projector accepts the restored log
