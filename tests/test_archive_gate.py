@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections import namedtuple
+from dataclasses import replace
 from pathlib import Path
 
 from kafka.future import Future
 
+from callstream import topics
 from callstream.archive_format import ArchivedRecord
 from callstream.archive_gate import ArchiveGate, NotArchived
 from callstream.archive_store import ArchiveStore
+from callstream.settings import Settings
 from tests.helpers import wait_until
 
 Meta = namedtuple("Meta", "topic partition offset")
@@ -56,3 +59,45 @@ def test_producer_errors_pass_through_and_a_missing_archiver_fails_in_time(
     wait_until(lambda: o2.is_done, timeout=5, what="gave up")
     assert o2.failed() and isinstance(o2.exception, NotArchived)
     assert "not in the archive" in str(o2.exception)
+
+
+def test_ingest_answers_once_the_archive_holds_the_callback(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """With CALLSTREAM_ARCHIVE_ACK on, a callback is answered 'produced' only while an
+    archiver copies the log; without one, ingest's acknowledgement timeout sends it to the
+    spool (still answered 204, from there), never 204 on the broker's word alone."""
+    import threading
+
+    from callstream import kafka
+    from callstream.archive import Archiver
+    from tests.ingest.support import call_sid, callback, post_callback, served_ingest
+
+    s = replace(settings, archive=tmp_path / "archive.db", archive_ack=True)
+    store = ArchiveStore(s.archive)
+    archiver = Archiver(s, store, kafka.TANSU if s.kafka_profile == "tansu" else kafka.KAFKA)
+    worker = threading.Thread(target=archiver.run)
+    worker.start()
+    try:
+        with served_ingest(s, ack_timeout_s=1.0) as (app, client):
+            sid = call_sid()
+            assert post_callback(client, callback(sid)).status_code == 204
+            assert app.state.metrics.outcome["produced"]._value.get() == 1
+            archived = {r.key for r in store_records(s)}
+            assert sid.encode() in archived  # in the archive before the answer
+            archiver.stop()
+            worker.join()
+            assert post_callback(client, callback(call_sid())).status_code == 204
+            assert app.state.metrics.outcome["spooled"]._value.get() == 1
+    finally:
+        archiver.stop()
+        worker.join()
+        store.close()
+
+
+def store_records(s: Settings) -> list[ArchivedRecord]:
+    ro = ArchiveStore(s.archive, readonly=True)
+    try:
+        return list(ro.records(s.topic(topics.CALL_STATUS)))
+    finally:
+        ro.close()
