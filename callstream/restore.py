@@ -16,6 +16,7 @@ with the archived one; any difference fails the restore loudly.
 from __future__ import annotations
 
 import sys
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -113,6 +114,16 @@ def _prepare_targets(settings: Settings, p: Plan, create: bool = True) -> None:
         consumer.close()
 
 
+def _check(fut: Any, offset: int, topic: str, partition: int) -> None:
+    got = fut.get(timeout=0).offset  # raises what the send failed with
+    if got != offset:
+        raise RestoreError(
+            f"{topic} partition {partition}: a record archived at offset {offset} landed at "
+            f"{got} (another producer wrote to the topic during the restore?); the topics "
+            "now differ from the archive: delete them and restore again"
+        )
+
+
 def restore(
     settings: Settings,
     store: ArchiveStore,
@@ -138,7 +149,9 @@ def restore(
     }
     producer = kafka.make_producer(settings, "callstream-restore", **opts)
     bar = ProgressBar(out)
-    sent: list[tuple[Any, int, str, int]] = []
+    # the futures of records sent but not yet checked: checked as they complete, so memory
+    # stays bounded by what is in flight, however large the archive
+    sent: deque[tuple[Any, int, str, int]] = deque()
     done = 0
     try:
         for topic in p.topics:
@@ -153,18 +166,13 @@ def restore(
                 )
                 sent.append((fut, rec.offset, topic, rec.partition))
                 done += 1
+                while sent and sent[0][0].is_done:
+                    _check(*sent.popleft())
                 if done % 2000 == 0:
                     bar.update(done, p.total)
         producer.flush(timeout=120)
-        for fut, offset, topic, partition in sent:
-            got = fut.get(timeout=0).offset
-            if got != offset:
-                raise RestoreError(
-                    f"{topic} partition {partition}: a record archived at offset {offset} "
-                    f"landed at {got} (another producer wrote to the topic during the "
-                    "restore?); the topics now differ from the archive: delete them and "
-                    "restore again"
-                )
+        while sent:
+            _check(*sent.popleft())
         bar.update(done, p.total, final=True)
     except RestoreError:
         raise
