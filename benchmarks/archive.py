@@ -51,7 +51,15 @@ def produce_ceiling(s: Settings, n: int) -> float:
     value = b'{"v":1,"params":' + b"x" * 1000 + b"}"
     t0 = time.perf_counter()
     for i in range(n):
-        p.send(topic, key=f"CA{i:032x}".encode(), value=value, timestamp_ms=1_790_000_000_000 + i)
+        # an explicit partition, as restore sends them: the ceiling is not slowed by
+        # kafka-python's pure-Python murmur2 partitioner, which restore never runs
+        p.send(
+            topic,
+            key=f"CA{i:032x}".encode(),
+            value=value,
+            partition=i % 6,
+            timestamp_ms=1_790_000_000_000 + i,
+        )
     p.flush(timeout=300)
     dt = time.perf_counter() - t0
     p.close()
