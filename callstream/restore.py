@@ -155,16 +155,16 @@ def restore(
     done = 0
     try:
         for topic in p.topics:
-            for rec in store.records(topic):
+            for part, offset, ts, _, key, value, blob in store.rows(topic):
                 fut = producer.send(
                     topic,
-                    value=rec.value,
-                    key=rec.key,
-                    headers=list(rec.headers),
-                    partition=rec.partition,
-                    timestamp_ms=rec.timestamp,
+                    value=value,
+                    key=key,
+                    headers=list(decode_headers(blob)) if blob else None,
+                    partition=part,
+                    timestamp_ms=ts,
                 )
-                sent.append((fut, rec.offset, topic, rec.partition))
+                sent.append((fut, offset, topic, part))
                 done += 1
                 while sent and sent[0][0].is_done:
                     _check(*sent.popleft())
