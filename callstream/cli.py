@@ -40,6 +40,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "token": ("callstream.token_cli", "print a Voice SDK access token for a client"),
     "spool": ("ingest.cli_spool", "show ingest's spool; retry or drop the callbacks set aside"),
     "datasette": ("projector.cli_datasette", "browse the live database in Datasette"),
+    "archive": ("callstream.archive_cli", "copy callstream's topics into a local archive file"),
+    "restore": ("callstream.restore_cli", "produce an archive back into empty topics"),
 }
 
 

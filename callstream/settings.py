@@ -49,6 +49,10 @@ class Settings:
     twiml_app_sid: str | None = None
     twilio_api_key: str | None = None
     twilio_api_secret: str | None = None
+    archive: Path = Path("callstream-archive.db")
+    # set by 'callstream up' on the embedded broker: ingest answers 204 only once the
+    # archive holds the callback (the broker keeps it in memory only)
+    archive_ack: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -73,7 +77,9 @@ class Settings:
         s = cls()
         if "cps" in values:
             values["cps"] = _parse_cps(values["cps"])
-        for p in ("db", "spool"):
+        if "archive_ack" in values:
+            values["archive_ack"] = _parse_bool("CALLSTREAM_ARCHIVE_ACK", values["archive_ack"])
+        for p in ("db", "spool", "archive"):
             if p in values:
                 values[p] = Path(values[p])
         if isinstance(values.get("dial_allow"), str):
@@ -190,6 +196,8 @@ ENV_VARS: dict[str, str] = {
     "twiml_app_sid": "CALLSTREAM_TWIML_APP_SID",
     "twilio_api_key": "TWILIO_API_KEY",
     "twilio_api_secret": "TWILIO_API_SECRET",
+    "archive": "CALLSTREAM_ARCHIVE",
+    "archive_ack": "CALLSTREAM_ARCHIVE_ACK",
 }
 SECRET_FIELDS = frozenset({"twilio_auth_token", "api_token", "twilio_api_secret"})
 # A dial prefix: '+' and at least one digit (a bare '+' would allow every number).
@@ -213,6 +221,17 @@ def _parse_cps(raw: Any) -> float:
             f"CALLSTREAM_CPS must be a number above 0 and at most 1000, not {raw!r}"
         )
     return v
+
+
+def _parse_bool(var: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{var} must be 1 or 0 (true or false), not {raw!r}")
 
 
 def _check_base_url(var: str, url: str) -> None:

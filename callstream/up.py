@@ -7,6 +7,11 @@ the projector, ingest and the dialer as child processes, waits until each answer
 with its last log lines. Ctrl-C or SIGTERM stops the children in order (dialer, ingest,
 projector, emulator, broker) and leaves no process behind: children are also tied to this
 process with PR_SET_PDEATHSIG, so even a SIGKILL of ``callstream up`` takes them down.
+
+On the embedded broker (memory only) it also keeps the log's history: before any service
+starts it restores the archive of the earlier runs into the fresh broker
+(:mod:`callstream.up_history`), then runs the archiver beside the services, and ingest
+answers ``204`` only once the archive holds the callback (``CALLSTREAM_ARCHIVE_ACK``).
 """
 
 from __future__ import annotations
@@ -22,8 +27,15 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-DEFAULT_PORTS = {"ingest": 8080, "projector": 8081, "dialer": 8082, "emulator": 8099}
-STOP_ORDER = ("dialer", "ingest", "projector", "emulator")
+DEFAULT_PORTS = {
+    "ingest": 8080,
+    "projector": 8081,
+    "dialer": 8082,
+    "archive": 8083,
+    "emulator": 8099,
+}
+# the archiver stops after everything that writes to the log, so it copies all of it
+STOP_ORDER = ("dialer", "ingest", "projector", "archive", "emulator")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -82,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
     broker: EmbeddedBroker | None = None
     children: list[Child] = []
+    embedded = not settings.kafka_bootstrap_servers
     logs_dir = Path(args.logs)
     logs_dir.mkdir(parents=True, exist_ok=True)
     env_file: Path | None = None
@@ -91,15 +104,20 @@ def run(args: argparse.Namespace) -> int:
             bootstrap = broker.start()
             env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
             env.setdefault("CALLSTREAM_KAFKA_PROFILE", "tansu")
-            say(f"broker     {bootstrap}  (embedded, in memory: data is lost when it stops)")
+            env.setdefault("CALLSTREAM_ARCHIVE_ACK", "1")  # 0: measure without the gate
+            say(f"broker     {bootstrap}  (embedded, in memory; the log is kept in the archive)")
         else:
             bootstrap = settings.kafka_bootstrap_servers
             say(f"broker     {bootstrap}")
         settings = Settings.from_env(env)
         kafka.ensure_topics(settings)
+        if embedded:
+            from callstream.up_history import restore_history
+
+            restore_history(settings, env, say)
 
         emulated = _twilio_env(settings, env, args)
-        children = _plan(args, emulated)
+        children = _plan(args, emulated, archive=embedded)
         for child in children:
             _check_port_free(args.host, child)
         for child in children:
@@ -139,7 +157,7 @@ def _twilio_env(settings: Any, env: dict[str, str], args: argparse.Namespace) ->
     return True
 
 
-def _plan(args: argparse.Namespace, emulated: bool) -> list[Child]:
+def _plan(args: argparse.Namespace, emulated: bool, archive: bool) -> list[Child]:
     base = [sys.executable, "-m", "callstream"]
     out: list[Child] = []
     if emulated:
@@ -152,7 +170,10 @@ def _plan(args: argparse.Namespace, emulated: bool) -> list[Child]:
 
             argv += ["--scenarios", str(scenario_file(Path(args.logs)))]
         out.append(Child("emulator", argv, args.host, args.emulator_port))
-    for name in ("projector", "ingest", "dialer"):
+    # the archiver first: ingest's answers wait for it
+    for name in ("archive", "projector", "ingest", "dialer"):
+        if name == "archive" and not archive:
+            continue
         port = getattr(args, f"{name}_port")
         out.append(
             Child(name, [*base, name, "--host", args.host, "--port", str(port)], args.host, port)

@@ -28,8 +28,12 @@ class Bridge:
     one ``call_soon_threadsafe`` (a self-pipe write) per record.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, metrics: IngestMetrics) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, metrics: IngestMetrics, gate: Any = None
+    ) -> None:
         self._loop = loop
+        # callstream.archive_gate.ArchiveGate, or None: acknowledge only archived records
+        self._gate = gate
         self._done: deque[tuple[asyncio.Future[None], float, BaseException | None]] = deque()
         self._scheduled = False
         self._observe = metrics.produce_latency.observe
@@ -40,6 +44,8 @@ class Bridge:
         return afut
 
     def link(self, kfut: Any, afut: asyncio.Future[None], t0: float) -> None:
+        if self._gate is not None:
+            kfut = self._gate.chain(kfut)
         kfut.add_callback(self._ok, afut, t0)
         kfut.add_errback(self._err, afut, t0)
 

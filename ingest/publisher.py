@@ -35,6 +35,7 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaProducer
 
 from callstream import kafka, topics
+from callstream.archive_gate import ack_gate
 from callstream.settings import Settings
 from ingest.metrics import IngestMetrics
 from ingest.producer import (
@@ -117,7 +118,7 @@ class Publisher:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
-        self._bridge = Bridge(loop, self.metrics)
+        self._bridge = Bridge(loop, self.metrics, gate=ack_gate(self.settings))
         self._outbox = Outbox(loop, self._bridge)
         self.spool = await loop.run_in_executor(self._spool_exec, Spool, self.settings.spool)
         self.depth = await loop.run_in_executor(self._spool_exec, self.spool.count)

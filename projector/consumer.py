@@ -73,14 +73,31 @@ class Projector:
     def stop(self) -> None:
         self.stop_event.set()
 
-    def _check_topic_id(self, seen: Any) -> Any:
+    def _check_topic_id(self, seen: Any, consumer: Any, tps: dict[int, Any]) -> Any:
         """Compare the topic's id with the one the database's offsets belong to; record it
-        the first time. A different id means the log the offsets point into is gone."""
+        the first time. Under a different id, accept the log only if it holds the records
+        last applied at the same offsets (restored), else refuse (replaced). Leaves the
+        partitions' positions to the caller."""
+        from projector.samelog import differs
+
         stored = self.store.topic_id()
         if stored is None:
             self.store.remember_topic_id(str(seen))
         elif stored != str(seen):
-            raise LogWentBackwards(recreated_message(self.topic, stored, seen))
+            why = differs(consumer, tps, self.store.fingerprints(), self.store.offsets())
+            detail = {"topic": self.topic, "topic_id_was": stored, "topic_id_now": str(seen)}
+            if why is not None:
+                log.error("log replaced; refusing it", extra={**detail, "why": why})
+                raise LogWentBackwards(recreated_message(self.topic, stored, seen) + f" ({why})")
+            log.info(
+                "log restored; accepting it",
+                extra={
+                    **detail,
+                    "why": "the last applied record of every partition is at the same offset "
+                    "with the same fingerprint",
+                },
+            )
+            self.store.remember_topic_id(str(seen))
         return seen
 
     def _consumer(self) -> Any:
@@ -167,7 +184,7 @@ class Projector:
             cluster = getattr(getattr(consumer, "_client", None), "cluster", None)
             topic_id = _topic_id(cluster, self.topic)
             if topic_id is not None:
-                topic_id = self._check_topic_id(topic_id)
+                topic_id = self._check_topic_id(topic_id, consumer, tps)
             prog.stored = self._seek(consumer, tps)
             prog.partitions = parts
             log.info(
@@ -189,7 +206,10 @@ class Projector:
                 prog.polled_at = time.time()
                 now_id = _topic_id(cluster, self.topic)
                 if topic_id is None and now_id is not None:
-                    topic_id = self._check_topic_id(now_id)
+                    topic_id = self._check_topic_id(now_id, consumer, tps)
+                    for p, tp in tps.items():
+                        consumer.seek(tp, prog.stored[p])
+                    continue
                 elif now_id is not None and now_id != topic_id:
                     raise LogWentBackwards(recreated_message(self.topic, topic_id, now_id))
                 for p, tp in tps.items():

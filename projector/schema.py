@@ -15,7 +15,7 @@ from sqlite_utils import Database
 
 from callstream.sqlitetx import write_transaction
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 TABLES = ("calls", "call_events", "rejected_events", "projector_offsets")
 # How long a write waits for another process's write lock before it fails.
 BUSY_TIMEOUT_MS = 5000
@@ -127,12 +127,25 @@ def _v4_links_and_start(db: Database) -> None:
     conn.execute('CREATE INDEX "idx_calls_started_at" ON "calls" ("started_at")')
 
 
+def _v5_fingerprints(db: Database) -> None:
+    # A fingerprint of the last applied record of each partition, with its offset: after a
+    # topic-id change the projector reads that offset in the new log and compares, so a log
+    # restored from an archive (the same records at the same offsets) is told from one
+    # that was replaced or went backwards.
+    db["projector_fingerprints"].create(  # type: ignore[union-attr]
+        {"topic": str, "partition": int, "offset": int, "fingerprint": str},
+        pk=("topic", "partition"),
+        not_null={"offset", "fingerprint"},
+    )
+
+
 # MIGRATIONS[n] takes a version-n database to version n + 1.
 MIGRATIONS: dict[int, Callable[[Database], None]] = {
     0: _v1_tables,
     1: _v2_indexes,
     2: _v3_topic_ids,
     3: _v4_links_and_start,
+    4: _v5_fingerprints,
 }
 
 

@@ -11,6 +11,7 @@ the same rows as a run that never crashed.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -56,6 +57,22 @@ _UPSERT_OFFSET = (
 )
 
 
+_UPSERT_FINGERPRINT = (
+    'INSERT INTO projector_fingerprints (topic, partition, "offset", fingerprint) '
+    "VALUES (?, ?, ?, ?) ON CONFLICT(topic, partition) DO UPDATE SET "
+    '"offset" = excluded."offset", fingerprint = excluded.fingerprint '
+    'WHERE excluded."offset" > projector_fingerprints."offset"'
+)
+
+
+def fingerprint(value: bytes | str | None) -> str:
+    """What identifies a record's value: equal values, equal fingerprints."""
+    if value is None:
+        return "null"
+    raw = value.encode() if isinstance(value, str) else value
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
 @dataclass
 class BatchResult:
     records: int = 0
@@ -99,6 +116,14 @@ class Store:
                 (self.topic, topic_id),
             )
 
+    def fingerprints(self) -> dict[int, tuple[int, str]]:
+        """Per partition: the offset of the last applied record and its fingerprint."""
+        rows = self.conn.execute(
+            'SELECT partition, "offset", fingerprint FROM projector_fingerprints WHERE topic = ?',
+            (self.topic,),
+        )
+        return {int(p): (int(o), str(f)) for p, o, f in rows}
+
     def other_topics(self) -> list[str]:
         rows = self.conn.execute(
             "SELECT DISTINCT topic FROM projector_offsets WHERE topic != ?", (self.topic,)
@@ -112,11 +137,13 @@ class Store:
         events: dict[str, list[Event]] = defaultdict(list)
         rejected: list[Rejected] = []
         next_offsets: dict[int, int] = {}
+        last: dict[int, bytes | str | None] = {}
         for partition, offset, value in records:
             res.records += 1
             nxt = offset + 1
             if next_offsets.get(partition, -1) < nxt:
                 next_offsets[partition] = nxt
+                last[partition] = value
             item = fold.interpret(value, partition, offset)
             if isinstance(item, Rejected):
                 rejected.append(item)
@@ -147,6 +174,13 @@ class Store:
                 res.rejected = len(rejected)
             self.conn.executemany(
                 _UPSERT_OFFSET, [(self.topic, p, o) for p, o in sorted(next_offsets.items())]
+            )
+            self.conn.executemany(
+                _UPSERT_FINGERPRINT,
+                [
+                    (self.topic, p, o - 1, fingerprint(last[p]))
+                    for p, o in sorted(next_offsets.items())
+                ],
             )
         return res
 

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 class Up:
     def __init__(self, tmp: Path, *extra: str, extra_env: dict[str, str] | None = None) -> None:
-        names = ("ingest", "projector", "dialer", "emulator", "broker")
+        names = ("ingest", "projector", "dialer", "archive", "emulator", "broker")
         self.ports = {n: free_port() for n in names}
         argv = [sys.executable, "-m", "callstream.cli", "up", "--logs", str(tmp / "logs"), *extra]
         for name, port in self.ports.items():

@@ -1,5 +1,5 @@
-"""Schema version 4: the call -> events foreign key and ``started_at``, on new and upgraded
-files, with the rows of an older file kept."""
+"""Schema version 4 (kept by every later version): the call -> events foreign key and
+``started_at``, on new and upgraded files, with the rows of an older file kept."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def test_a_version_3_file_is_upgraded_with_its_rows(tmp_path: Path) -> None:
     conn.close()
     st = Store(path, TOPIC)
     try:
-        assert schema.version_of(st.conn) == 4
+        assert schema.version_of(st.conn) == schema.SCHEMA_VERSION
         fks = st.conn.execute("PRAGMA foreign_key_list(call_events)").fetchall()
         assert [(r[2], r[3], r[4]) for r in fks] == [("calls", "call_sid", "call_sid")]
         assert st.conn.execute(
