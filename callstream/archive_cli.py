@@ -8,40 +8,32 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from callstream.cliargs import port
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--archive", default=None, help="archive file (overrides CALLSTREAM_ARCHIVE)")
     p.add_argument("--once", action="store_true", help="copy up to the end of the log, then exit")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8083, help="port to listen on (default 8083)")
-
-
-def _answers(address: str, timeout_s: float = 2.0) -> bool:
-    import socket
-
-    host, _, port = address.strip().rpartition(":")
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
-    except (OSError, ValueError):
-        return False
-    return True
+    p.add_argument("--port", type=port, default=8083, help="port to listen on (default 8083)")
 
 
 @contextlib.contextmanager
 def one_line_errors(bootstrap: str | None) -> Iterator[None]:
     """The known failures of archive and restore, as the one line the CLI prints. A
-    broker that accepts no connection at all is reported at once (kafka-python would
-    retry for 30 s)."""
+    broker that does not answer is reported within seconds (kafka-python would retry for
+    30 s)."""
     from kafka.errors import KafkaError
 
     from callstream.archive import ArchiverError
     from callstream.archive_format import NotRestorable
     from callstream.archive_store import ArchiveError
     from callstream.errors import CliError
+    from callstream.reach import require_broker
     from callstream.restore import RestoreError
 
-    if bootstrap and not any(_answers(a) for a in bootstrap.split(",")):
-        raise CliError(f"cannot reach the broker at {bootstrap}: no server accepts connections")
+    if bootstrap:
+        require_broker(bootstrap)
     try:
         yield
     except (ArchiveError, ArchiverError, NotRestorable, RestoreError) as e:
@@ -56,14 +48,11 @@ def run(args: argparse.Namespace) -> int:
     from callstream import kafka, logs
     from callstream.archive import Archiver
     from callstream.archive_store import ArchiveStore
-    from callstream.cli import CliError
     from callstream.settings import Settings
 
     settings = Settings.from_env(archive=args.archive)
     logs.configure("archive", "WARNING" if args.once else settings.log_level)
     kafka.bootstrap(settings)
-    if not 0 < args.port < 65536:
-        raise CliError("--port must be between 1 and 65535")
     with one_line_errors(settings.kafka_bootstrap_servers):
         store = ArchiveStore(settings.archive)
         try:
