@@ -93,7 +93,7 @@ def test_pacing_interval_margin_can_be_set_explicitly() -> None:
 
 def test_pacing_needs_a_positive_rate() -> None:
     for cps in (0, -1, -0.5):
-        with pytest.raises(ValueError, match="positive"):
+        with pytest.raises(ValueError, match=r"^cps must be positive$"):
             Spacing.for_cps(cps)
     assert Spacing.for_cps(1e-3).interval_s == pytest.approx(1000)
 
