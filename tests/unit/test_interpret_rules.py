@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from callstream.envelope import encode
-from projector.fold import Event, Rejected, interpret, rfc2822_to_iso
+from projector.fold import (
+    EVENT_COLUMNS,
+    Event,
+    Rejected,
+    event_from_stored,
+    interpret,
+    rfc2822_to_iso,
+)
 
 SID = "CA" + "5" * 32
 URL = "https://hooks.example.com/twilio/status"
@@ -118,8 +125,9 @@ def test_sequence_number_readable(raw: str, seq: int) -> None:
 )
 def test_sequence_number_unreadable_is_rejected(raw: str) -> None:
     """More than 18 digits, a sign below zero, or not a number at all."""
-    reason = rejected(encode(AT, "POST", URL, params(seq=raw), None))
-    assert reason == f"bad-sequence-number: {raw[:40]!r}"
+    value = encode(AT, "POST", URL, params(seq=raw), None)
+    got = interpret(value, 4, 8)
+    assert got == Rejected(4, 8, f"bad-sequence-number: {raw[:40]!r}", SID, AT, value.decode())
 
 
 def test_sequence_number_reason_quotes_at_most_40_characters() -> None:
@@ -296,3 +304,89 @@ def test_own_layout_damaged_is_read_as_the_general_way_reads_it(value: bytes) ->
         assert isinstance(got, Event)
         assert json.loads(got.params) == json.loads(general.params)
         assert got.params == general.params  # compact JSON either way here
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(b"not json", "not json"), (b"\xff{", "\ufffd{"), ("[1]", "[1]"), (None, None)],
+)
+def test_rejected_record_keeps_its_value_as_text(value: bytes | str | None, text: str) -> None:
+    """rejected_events keeps the record's value (lossy only for bytes not UTF-8)."""
+    got = interpret(value, 1, 2)
+    assert isinstance(got, Rejected)
+    assert (got.value, got.partition, got.offset, got.call_sid) == (text, 1, 2, None)
+
+
+def test_stored_event_reads_back() -> None:
+    e = read(encode(AT, "POST", URL, params(seq="3", status="busy", Duration="2"), "tok"))
+    row = dict(zip(EVENT_COLUMNS, e.row(), strict=True))
+    assert event_from_stored(row) == e
+    assert event_from_stored({**row, "received_at": None}).received_at == ""
+    with pytest.raises(ValueError, match=r"^stored event cannot be read again: no-call-sid$"):
+        event_from_stored({**row, "params": '[["SequenceNumber","3"]]'})
+
+
+def test_every_column_comes_from_its_parameter() -> None:
+    """docs/projector.md: the identity columns from AccountSid, ParentCallSid, Direction,
+    From and To; the end columns from the terminal callback's CallDuration, Duration,
+    SipResponseCode and AnsweredBy; times from Timestamp; received_at from the envelope."""
+    pairs = params(
+        seq="6",
+        status="no-answer",
+        AccountSid="AC" + "1" * 32,
+        ParentCallSid="CA" + "2" * 32,
+        Direction="outbound-dial",
+        From="+14155550100",
+        To="+14155550199",
+        CallDuration="12",
+        Duration="1",
+        SipResponseCode="487",
+        AnsweredBy="unknown",
+        Timestamp="Tue, 01 Nov 2016 01:59:13 +0000",
+    )
+    got = interpret(encode(AT, "POST", URL, pairs, None), 2, 11)
+    assert got == Event(
+        SID,
+        6,
+        "no-answer",
+        "2016-11-01T01:59:13Z",
+        AT,
+        2,
+        11,
+        json.dumps(pairs, separators=(",", ":")),
+        "AC" + "1" * 32,
+        "CA" + "2" * 32,
+        "outbound-dial",
+        "+14155550100",
+        "+14155550199",
+        12,
+        1,
+        487,
+        "unknown",
+    )
+
+
+def test_an_empty_parameter_is_no_value() -> None:
+    names = ("AccountSid", "ParentCallSid", "Direction", "From", "To", "AnsweredBy")
+    pairs = params(seq="2", status="completed", **dict.fromkeys(names, ""))
+    e = read(encode(AT, "POST", URL, pairs, None))
+    got = (e.account_sid, e.parent_call_sid, e.direction, e.from_number, e.to_number)
+    assert got == (None,) * 5
+    assert e.answered_by is None
+
+
+@pytest.mark.parametrize("token", [None, "tok"])
+@pytest.mark.parametrize("layout", ["own", "spaced", "text"])
+def test_a_parameter_the_projector_does_not_read_is_not_checked(
+    layout: str, token: str | None
+) -> None:
+    """Only the parameters the projector reads must be strings; others are kept as they
+    are, whichever way the record is read (docs/projector.md: unknown parameters are kept
+    in params and otherwise ignored)."""
+    pairs = [*params(), ["Digits", 5], ["Extra", None]]
+    value = own(params=pairs, idempotency_token=token)
+    if layout == "spaced":
+        value = json.dumps(json.loads(value)).encode()
+    e = read(value.decode() if layout == "text" else value)
+    assert json.loads(e.params) == pairs
+    assert (e.call_sid, e.sequence_number, e.status, e.received_at) == (SID, 1, "ringing", AT)

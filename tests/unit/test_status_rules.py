@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from projector.fold import Event, distinct, fold, merge
+from projector.fold import CALL_COLUMNS, Event, distinct, fold, merge
 
 SID = "CA" + "7" * 32
 TERMINALS = ("completed", "busy", "failed", "no-answer", "canceled")
@@ -90,6 +90,8 @@ def every_way(events: Sequence[Event]) -> Iterator[dict[str, Any]]:
 
 
 def assert_ended_by(row: dict[str, Any], win: Event) -> None:
+    assert set(row) == set(CALL_COLUMNS)
+    assert row["call_sid"] == win.call_sid
     assert row["status"] == win.status
     assert row["ended_at"] == win.timestamp
     assert (
@@ -195,6 +197,8 @@ def test_first_copy_wins_a_later_copy_changes_nothing_incrementally() -> None:
     assert merge(row, known, [replace(stored[1], status="failed", offset=1)]) is None
     assert merge(row, known, [replace(stored[0], offset=0)]) is None
     assert merge(row, known, [replace(stored[0], offset=0, partition=1)]) == row
+    # the stored copy itself, delivered again (a restart): nothing to do, no full fold
+    assert merge(row, known, stored) == row
 
 
 def test_first_copy_wins_within_one_batch() -> None:
@@ -249,5 +253,5 @@ def test_identity_columns_keep_the_greatest_value() -> None:
 def test_fold_is_of_one_call() -> None:
     with pytest.raises(ValueError, match="several calls"):
         fold([event(0, "initiated", 0), event(1, "ringing", 1, call_sid="CA" + "8" * 32)])
-    with pytest.raises(ValueError, match="at least one"):
+    with pytest.raises(ValueError, match=r"^fold\(\) needs at least one event$"):
         fold([])
