@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -88,5 +90,18 @@ def test_envelope_not_json_says_so(raw: bytes | str) -> None:
     assert str(e.value).startswith("value is not UTF-8 JSON: ")
 
 
-def test_envelope_received_at_format() -> None:
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", utc_now_iso())
+def test_envelope_received_at_is_utc_whatever_the_local_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """received_at is ISO 8601 UTC with microseconds and a Z, on a host in any zone."""
+    monkeypatch.setenv("TZ", "XYZ-14")  # POSIX spelling of UTC+14: needs no zone database
+    time.tzset()
+    try:
+        got = utc_now_iso()
+        now = datetime.now(UTC)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", got)
+    stamp = datetime.strptime(got, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert abs((now - stamp).total_seconds()) < 60

@@ -64,6 +64,9 @@ def twilio_signs(url: str, params: dict[str, list[str]] | None = None) -> str:
             "https://h.example.com/twilio/status?b=%2F+x&a=%7e&a=",
         ),
         ("http://h.example.com:8080", "/s", "x", "http://h.example.com:8080/s?x"),
+        # only slashes are trimmed, whatever the base ends with
+        ("https://example.com/teamX/", "/s", "", "https://example.com/teamX/s"),
+        ("https://example.com/team.X", "/s", "", "https://example.com/team.X/s"),
     ],
 )
 def test_signature_url_is_public_base_plus_path_plus_raw_query(
@@ -82,6 +85,7 @@ def test_signature_url_is_public_base_plus_path_plus_raw_query(
         ("https://hooks.example.com:8443", "https://hooks.example.com:8443"),
         ("https://hooks.example.com:8443", "https://hooks.example.com"),
         ("https://example.com/cs", "https://example.com:443/cs"),
+        ("https://example.com/teamX/", "https://example.com/teamX"),
     ],
 )
 def test_signature_url_accepted_with_and_without_the_port(base: str, signed: str) -> None:
@@ -141,8 +145,19 @@ def test_signature_not_ascii_is_refused_not_a_crash() -> None:
 
 
 def test_signature_checker_needs_a_token() -> None:
-    with pytest.raises(ValueError, match="auth token is required"):
+    with pytest.raises(ValueError, match=r"^an auth token is required to check signatures$"):
         SignatureChecker("")
+
+
+def test_signature_checker_without_a_public_url_accepts_no_path() -> None:
+    """valid_path needs the configured public base; without one only valid (a full URL)
+    can accept."""
+    checker = SignatureChecker(TOKEN)
+    url = "https://hooks.example.com/twilio/status"
+    sig = twilio_signs(url)
+    assert not checker.valid_path("/twilio/status", None, sig)
+    assert not checker.valid_path(url, None, sig)
+    assert checker.valid(url, None, sig)
 
 
 def test_signature_parameters_keep_every_value_of_a_repeated_name() -> None:
