@@ -390,3 +390,20 @@ def test_a_parameter_the_projector_does_not_read_is_not_checked(
     e = read(value.decode() if layout == "text" else value)
     assert json.loads(e.params) == pairs
     assert (e.call_sid, e.sequence_number, e.status, e.received_at) == (SID, 1, "ringing", AT)
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (b'{"v": 2}', "unsupported envelope version 2 (this reader knows 1)"),
+        (None, "record has no value"),
+        (own(url=None), "field 'url' is missing or not a string"),
+        (
+            own(params=[*params(), ["To", 1]]),
+            "each entry of 'params' must be a [name, value] pair of strings",
+        ),
+    ],
+)
+def test_malformed_envelope_reason_is_the_decoders(value: bytes | None, why: str) -> None:
+    """rejected_events.reason says what is wrong, in the envelope decoder's words."""
+    assert rejected(value) == "malformed-envelope: " + why
