@@ -73,10 +73,6 @@ class Pacer:
         when nothing constrains it."""
         return self._not_before.get(account)
 
-    def is_ready(self, account: str, now_mono: float) -> bool:
-        t = self._not_before.get(account)
-        return t is None or now_mono >= t
-
     def sent(self, account: str, started_mono: float) -> None:
         """A create for ``account`` started at ``started_mono``."""
         self._push(account, started_mono + self.spacing.step_s)
@@ -95,6 +91,3 @@ class Pacer:
     ) -> None:
         """Honour a send recorded in the ledger (by this or another process)."""
         self._push(account, self.spacing.handover_ready(last_sent_wall, now_wall, now_mono))
-
-    def forget(self, account: str) -> None:
-        self._not_before.pop(account, None)

@@ -208,7 +208,8 @@ _USED = (
     "AnsweredBy",
 )
 
-_STR_OR_NONE = frozenset({str, type(None)})
+_ABSENT = ("",) * len(_USED)  # what a parameter the record lacks reads as
+_STR = frozenset({str})
 # how callstream.envelope.encode begins a record
 _HEAD = f'{{"v":{SCHEMA_VERSION},"received_at":'
 
@@ -288,9 +289,10 @@ def _own_envelope(text: str) -> tuple[str, list[Any], dict[str, str], str] | Non
 
 def _first_values(params: list[Any]) -> dict[str, str] | None:
     """The first value of each parameter, or ``None`` when one the projector reads is not a
-    string. Raises ValueError or TypeError when ``params`` is not a list of pairs."""
+    string (a JSON null included: absent is not null). Raises ValueError or TypeError when
+    ``params`` is not a list of pairs."""
     first: dict[str, str] = dict(reversed(params))
-    return first if set(map(type, map(first.get, _USED))) <= _STR_OR_NONE else None
+    return first if set(map(type, map(first.get, _USED, _ABSENT))) <= _STR else None
 
 
 def _any_envelope(value: bytes | str | None) -> tuple[str, list[Any], dict[str, str], str] | str:
