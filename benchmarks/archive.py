@@ -35,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from callstream import kafka, topics  # noqa: E402
+from callstream import kafka_clients, topics  # noqa: E402
 from callstream.archive import Archiver  # noqa: E402
 from callstream.archive_store import ArchiveStore  # noqa: E402
 from callstream.broker import EmbeddedBroker  # noqa: E402
@@ -46,7 +46,7 @@ PRODUCER = {"linger_ms": 20, "batch_size": 1024 * 1024, "max_request_size": 16 *
 
 
 def produce_ceiling(s: Settings, n: int) -> float:
-    p = kafka.make_producer(s, "bench-produce", **PRODUCER)
+    p = kafka_clients.make_producer(s, "bench-produce", **PRODUCER)
     topic = s.topic(topics.CALL_STATUS)
     value = b'{"v":1,"params":' + b"x" * 1000 + b"}"
     t0 = time.perf_counter()
@@ -69,9 +69,9 @@ def produce_ceiling(s: Settings, n: int) -> float:
 def consume_ceiling(s: Settings, n: int) -> float:
     from kafka import TopicPartition
 
-    c = kafka.make_consumer(
+    c = kafka_clients.make_consumer(
         s,
-        kafka.TANSU,
+        kafka_clients.TANSU,
         client_id="bench-consume",
         max_poll_records=5000,
         fetch_max_bytes=64 * 1024 * 1024,
@@ -96,7 +96,7 @@ def archive_rate(s: Settings, path: Path, n: int) -> float:
     store = ArchiveStore(path)
     try:
         t0 = time.perf_counter()
-        Archiver(replace(s, archive=path), store, kafka.TANSU).run(once=True)
+        Archiver(replace(s, archive=path), store, kafka_clients.TANSU).run(once=True)
         return n / (time.perf_counter() - t0)
     finally:
         store.close()
@@ -127,11 +127,11 @@ def main() -> None:
     try:
         with EmbeddedBroker() as warm:  # the first producer of a process is slower
             w = settings_for(warm)
-            kafka.ensure_topics(w)
+            kafka_clients.ensure_topics(w)
             produce_ceiling(w, min(n, 20_000))
         with EmbeddedBroker() as src:
             s = settings_for(src)
-            kafka.ensure_topics(s)
+            kafka_clients.ensure_topics(s)
             produce_ceiling(s, n)
             for i in range(args.rounds):  # alternate, so both see the same load
                 rates["consume"].append(consume_ceiling(s, n))
@@ -139,7 +139,7 @@ def main() -> None:
         for _ in range(args.rounds):
             with EmbeddedBroker() as dst:  # an empty broker each time, for both
                 d = settings_for(dst)
-                kafka.ensure_topics(d)
+                kafka_clients.ensure_topics(d)
                 rates["produce"].append(produce_ceiling(d, n))
             with EmbeddedBroker() as dst:
                 rates["restore"].append(restore_rate(settings_for(dst), tmp / "archive-0.db", n))

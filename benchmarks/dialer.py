@@ -101,7 +101,7 @@ def run_scenario(
 ) -> dict[str, Any]:
     import httpx
 
-    from callstream import kafka, topics
+    from callstream import kafka_clients, topics
     from callstream.dialrequest import from_input
     from callstream.settings import Settings
     from emulator import EmulatorConfig, create_app
@@ -115,7 +115,7 @@ def run_scenario(
         twilio_account_sid=ACCOUNT_SID,
         topic_prefix=prefix,
     )
-    kafka.ensure_topics(settings)
+    kafka_clients.ensure_topics(settings)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "CALLSTREAM_"))}
     env.update(
         {
@@ -129,7 +129,7 @@ def run_scenario(
             "CALLSTREAM_CPS": str(cps),
         }
     )
-    producer = kafka.make_producer(settings, "bench", linger_ms=5)
+    producer = kafka_clients.make_producer(settings, "bench", linger_ms=5)
     reqs = [
         from_input(
             {

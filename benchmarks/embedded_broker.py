@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from callstream import kafka, topics
+from callstream import kafka_clients, topics
 from callstream.broker import EmbeddedBroker
 from callstream.settings import Settings
 
@@ -39,7 +39,7 @@ def cpu_s(pid: int) -> float:
 class Producer(threading.Thread):
     def __init__(self, settings: Settings, rate: float) -> None:
         super().__init__(daemon=True)
-        self.producer = kafka.make_producer(settings, "bench-broker", linger_ms=1)
+        self.producer = kafka_clients.make_producer(settings, "bench-broker", linger_ms=1)
         self.topic = settings.topic(topics.CALL_STATUS)
         self.rate = rate
         self.sent = 0
@@ -65,12 +65,12 @@ class Producer(threading.Thread):
 class Reader(threading.Thread):
     """A consumer at the tail of every partition, polling as the projector does."""
 
-    def __init__(self, settings: Settings, profile: kafka.BrokerProfile) -> None:
+    def __init__(self, settings: Settings, profile: kafka_clients.BrokerProfile) -> None:
         from kafka import TopicPartition
 
         super().__init__(daemon=True)
         topic = settings.topic(topics.CALL_STATUS)
-        self.consumer = kafka.make_consumer(settings, profile, client_id="bench-reader")
+        self.consumer = kafka_clients.make_consumer(settings, profile, client_id="bench-reader")
         tps = [TopicPartition(topic, p) for p in sorted(self.consumer.partitions_for_topic(topic))]
         self.consumer.assign(tps)
         self.consumer.seek_to_end()
@@ -121,8 +121,8 @@ def main() -> None:
         settings = Settings.from_env(
             env={}, kafka_bootstrap_servers=bootstrap, topic_prefix="bench-broker."
         )
-        kafka.ensure_topics(settings)
-        profile = kafka.detect_profile(settings)
+        kafka_clients.ensure_topics(settings)
+        profile = kafka_clients.detect_profile(settings)
         prod = Producer(settings, args.rate)
         prod.start()
         rows = [window(pid, args.window, "produce only (baseline)", prod, None)]

@@ -209,7 +209,7 @@ def naive_app(settings: Any) -> Any:
     from starlette.routing import Route
     from twilio.request_validator import RequestValidator
 
-    from callstream import envelope, kafka, topics
+    from callstream import envelope, kafka_clients, topics
 
     validator = RequestValidator(AUTH_TOKEN)
     topic = settings.topic(topics.CALL_STATUS)
@@ -228,7 +228,7 @@ def naive_app(settings: Any) -> Any:
 
     @asynccontextmanager
     async def lifespan(app: Any) -> Any:
-        state["p"] = kafka.make_producer(settings, "bench-naive")
+        state["p"] = kafka_clients.make_producer(settings, "bench-naive")
         yield
         state["p"].close(5)
 
@@ -400,7 +400,7 @@ async def fixed_rate(
 
 def ceiling(settings: Any, data: Path, n: int) -> float:
     """Records/s of kafka-python alone: the same envelopes, futures + flush()."""
-    from callstream import envelope, kafka, topics
+    from callstream import envelope, kafka_clients, topics
     from ingest.callback import parse_pairs
 
     topic = settings.topic(topics.CALL_STATUS)
@@ -415,7 +415,7 @@ def ceiling(settings: Any, data: Path, n: int) -> float:
                 envelope.encode(envelope.utc_now_iso(), "POST", PUBLIC + PATH, params, None),
             )
         )
-    producer = kafka.make_producer(settings, "bench-ceiling")
+    producer = kafka_clients.make_producer(settings, "bench-ceiling")
     producer.partitions_for(topic)
     t = time.perf_counter()
     for key, value in records:
@@ -450,7 +450,7 @@ def main() -> None:
 
     from kafka.record.util import crc32c_c
 
-    from callstream import kafka
+    from callstream import kafka_clients
     from callstream.broker import EmbeddedBroker
     from callstream.settings import Settings
 
@@ -487,7 +487,7 @@ def main() -> None:
         for rep in range(args.reps):
             for variant in ("bare", "naive", "ingest"):
                 prefix = f"b{uuid.uuid4().hex[:8]}."
-                kafka.ensure_topics(settings_for(prefix))
+                kafka_clients.ensure_topics(settings_for(prefix))
                 server = Server(variant, broker.bootstrap, prefix, str(tmp / f"spool-{prefix}db"))
                 try:
                     run_wrk(wrk, server.url, script, data, 2, args.connections)  # warm-up
@@ -514,7 +514,7 @@ def main() -> None:
                 )
             prefix = f"c{uuid.uuid4().hex[:8]}."
             s = settings_for(prefix)
-            kafka.ensure_topics(s)
+            kafka_clients.ensure_topics(s)
             ceilings.append(ceiling(s, data, min(args.requests, 50000)))
             print(f"rep {rep + 1} ceiling {ceilings[-1]:8.0f} records/s", flush=True)
 
@@ -587,7 +587,7 @@ def spool_bench(
     wrk: str, script: Path, data: Path, args: Any, tmp: Path, settings_for: Any
 ) -> dict[str, float]:
     """Broker down: callbacks/s into the spool; then the drain rate once it is back."""
-    from callstream import kafka
+    from callstream import kafka_clients
     from callstream.broker import EmbeddedBroker, free_port
 
     port = free_port()
@@ -605,7 +605,7 @@ def spool_bench(
         broker = EmbeddedBroker(port=port)
         broker.start()
         try:
-            kafka.ensure_topics(settings_for(prefix, bootstrap))
+            kafka_clients.ensure_topics(settings_for(prefix, bootstrap))
             t_first: float | None = None
             first_depth = start_depth = depth
             while True:
@@ -641,10 +641,10 @@ def soak(
     """Ingest alone under wrk for ``--soak`` seconds; its RSS sampled every second."""
     import threading
 
-    from callstream import kafka
+    from callstream import kafka_clients
 
     prefix = f"k{uuid.uuid4().hex[:8]}."
-    kafka.ensure_topics(settings_for(prefix))
+    kafka_clients.ensure_topics(settings_for(prefix))
     server = Server("ingest", bootstrap, prefix, str(tmp / "spool-soak.db"))
     peak = 0.0
     samples: list[float] = []

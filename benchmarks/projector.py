@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kafka import TopicPartition
 
-from callstream import kafka, topics
+from callstream import kafka_clients, topics
 from callstream.broker import EmbeddedBroker, free_port
 from callstream.envelope import encode
 from callstream.settings import Settings
@@ -117,7 +117,7 @@ def callbacks(n_calls: int, seed: int = 1, first: int = 0) -> list[tuple[bytes, 
 
 
 def produce(settings: Settings, recs: list[tuple[bytes, bytes]]) -> float:
-    p = kafka.make_producer(settings, "bench-producer", linger_ms=20, batch_size=262144)
+    p = kafka_clients.make_producer(settings, "bench-producer", linger_ms=20, batch_size=262144)
     t0 = time.perf_counter()
     topic = settings.topic(topics.CALL_STATUS)
     for k, v in recs:
@@ -127,8 +127,8 @@ def produce(settings: Settings, recs: list[tuple[bytes, bytes]]) -> float:
     return len(recs) / (time.perf_counter() - t0)
 
 
-def _consumer(settings: Settings, profile: kafka.BrokerProfile) -> tuple[Any, list[Any]]:
-    c = kafka.make_consumer(
+def _consumer(settings: Settings, profile: kafka_clients.BrokerProfile) -> tuple[Any, list[Any]]:
+    c = kafka_clients.make_consumer(
         settings,
         profile,
         client_id="bench",
@@ -144,7 +144,7 @@ def _consumer(settings: Settings, profile: kafka.BrokerProfile) -> tuple[Any, li
 
 
 def reference_writer(
-    settings: Settings, profile: kafka.BrokerProfile, total: int, db: Path
+    settings: Settings, profile: kafka_clients.BrokerProfile, total: int, db: Path
 ) -> float:
     """(a) consume, json.loads, executemany into calls + events, one transaction per poll."""
     conn = sqlite3.connect(db)
@@ -193,7 +193,9 @@ def reference_writer(
     return rate
 
 
-def naive_writer(settings: Settings, profile: kafka.BrokerProfile, limit: int, db: Path) -> float:
+def naive_writer(
+    settings: Settings, profile: kafka_clients.BrokerProfile, limit: int, db: Path
+) -> float:
     """(b) one sqlite-utils upsert (one commit) per callback, plus the event insert."""
     from sqlite_utils import Database
 
@@ -393,7 +395,7 @@ def projector_run(
         reader = Reader(port, n_calls)
         reader.start()
         extra = callbacks(int(live_rate * live_s) // 5 + 1, seed=9, first=n_calls)
-        p = kafka.make_producer(settings, "bench-live")
+        p = kafka_clients.make_producer(settings, "bench-live")
         topic = settings.topic(topics.CALL_STATUS)
         start = time.perf_counter()
         for i, (k, v) in enumerate(extra):
@@ -452,8 +454,8 @@ def main() -> None:
         settings = Settings.from_env(
             env={}, kafka_bootstrap_servers=bootstrap, topic_prefix=f"bench{uuid.uuid4().hex[:6]}."
         )
-        profile = kafka.detect_profile(settings)
-        kafka.ensure_topics(settings)
+        profile = kafka_clients.detect_profile(settings)
+        kafka_clients.ensure_topics(settings)
         recs = callbacks(args.calls)
         total = len(recs)
         print(f"producing {total:,} callbacks for {args.calls:,} calls", file=sys.stderr)

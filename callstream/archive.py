@@ -19,10 +19,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from callstream import kafka
+from callstream import kafka_clients
 from callstream.archive_format import ArchivedRecord
 from callstream.archive_store import ArchiveStore, row_of
-from callstream.kafka import BrokerProfile
+from callstream.kafka_clients import BrokerProfile
 from callstream.settings import Settings
 
 log = logging.getLogger("callstream.archive")
@@ -108,7 +108,7 @@ class Archiver:
         self.stop_event.set()
 
     def _consumer(self) -> Any:
-        return kafka.make_consumer(
+        return kafka_clients.make_consumer(
             self.settings,
             self.profile,
             client_id="callstream-archive",

@@ -45,18 +45,18 @@ def one_line_errors(bootstrap: str | None) -> Iterator[None]:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from callstream import kafka, logs
+    from callstream import kafka_clients, logs
     from callstream.archive import Archiver
     from callstream.archive_store import ArchiveStore
     from callstream.settings import Settings
 
     settings = Settings.from_env(archive=args.archive)
     logs.configure("archive", "WARNING" if args.once else settings.log_level)
-    kafka.bootstrap(settings)
+    kafka_clients.bootstrap(settings)
     with one_line_errors(settings.kafka_bootstrap_servers):
         store = ArchiveStore(settings.archive)
         try:
-            archiver = Archiver(settings, store, kafka.detect_profile(settings))
+            archiver = Archiver(settings, store, kafka_clients.detect_profile(settings))
             if args.once:
                 once_with_progress(archiver)
                 print(

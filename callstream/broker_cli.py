@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from callstream import kafka
+    from callstream import kafka_clients
     from callstream.settings import Settings
 
     logs.configure("broker")
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if not args.no_topics:
             settings = Settings.from_env(kafka_bootstrap_servers=broker.bootstrap)
-            kafka.ensure_topics(settings)
+            kafka_clients.ensure_topics(settings)
         print(broker.bootstrap, flush=True)
         log.warning(MEMORY_ONLY, extra={"storage": "memory"})
         log.info("ready", extra={"bootstrap": broker.bootstrap, "storage": "memory"})

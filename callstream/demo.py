@@ -42,11 +42,11 @@ def scenario_file(folder: Path) -> Path:
 
 def enqueue(settings: Any) -> list[str]:
     """Put the demo requests on ``dialer.requests``; return their ids."""
-    from callstream import kafka, topics
+    from callstream import kafka_clients, topics
     from callstream.dialrequest import from_input
 
     assert settings.twilio_account_sid
-    producer = kafka.make_producer(settings, "callstream-demo")
+    producer = kafka_clients.make_producer(settings, "callstream-demo")
     ids = []
     try:
         for to, label, _ in DEMO_CALLS:

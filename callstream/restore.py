@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from callstream import kafka
+from callstream import kafka_clients
 from callstream.archive_format import NotRestorable, check_target, decode_headers
 from callstream.archive_store import ArchiveStore
 from callstream.settings import Settings
@@ -87,7 +87,7 @@ def _prepare_targets(settings: Settings, p: Plan, create: bool = True) -> None:
     from kafka.admin import NewTopic
 
     configs = {s.name: dict(s.configs) for s in settings.topic_specs}
-    admin = kafka.make_admin(settings)
+    admin = kafka_clients.make_admin(settings)
     try:
         existing = set(admin.list_topics())
         counts: dict[str, int] = {}
@@ -101,10 +101,12 @@ def _prepare_targets(settings: Settings, p: Plan, create: bool = True) -> None:
             admin.create_topics(
                 [NewTopic(t, p.topics[t], 1, topic_configs=configs.get(t, {})) for t in missing]
             )
-            kafka._wait_for_metadata(admin, missing, 10.0)
+            kafka_clients._wait_for_metadata(admin, missing, 10.0)
     finally:
         admin.close()
-    consumer = kafka.make_consumer(settings, kafka.TANSU, client_id="callstream-restore")
+    consumer = kafka_clients.make_consumer(
+        settings, kafka_clients.TANSU, client_id="callstream-restore"
+    )
     try:
         tps = [TopicPartition(t, i) for t, n in p.topics.items() for i in range(n)]
         ends = consumer.end_offsets(tps)
@@ -147,7 +149,7 @@ def restore(
         "delivery_timeout_ms": 120000,
         **(producer_options or {}),
     }
-    producer = kafka.make_producer(settings, "callstream-restore", **opts)
+    producer = kafka_clients.make_producer(settings, "callstream-restore", **opts)
     bar = ProgressBar(out)
     # the futures of records sent but not yet checked: checked as they complete, so memory
     # stays bounded by what is in flight, however large the archive

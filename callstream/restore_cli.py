@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from callstream import kafka, logs
+    from callstream import kafka_clients, logs
     from callstream.archive_cli import one_line_errors
     from callstream.archive_store import ArchiveStore
     from callstream.cli import CliError
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(archive=args.archive)
     logs.configure("restore", "WARNING")
-    kafka.bootstrap(settings)
+    kafka_clients.bootstrap(settings)
     with one_line_errors(settings.kafka_bootstrap_servers):
         store = ArchiveStore(settings.archive, readonly=True)
         try:

@@ -10,13 +10,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from callstream import kafka
+    from callstream import kafka_clients
     from callstream.reach import require_broker, source_of
     from callstream.settings import Settings
 
     settings = Settings.from_env(kafka_bootstrap_servers=args.bootstrap_servers)
-    require_broker(kafka.bootstrap(settings), source_of(args))
-    created = kafka.ensure_topics(settings)
+    require_broker(kafka_clients.bootstrap(settings), source_of(args))
+    created = kafka_clients.ensure_topics(settings)
     for spec in settings.topic_specs:
         state = "created" if spec.name in created else "exists"
         print(f"{spec.name}\t{spec.partitions} partitions\t{state}")

@@ -78,7 +78,7 @@ def say(msg: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from callstream import kafka
+    from callstream import kafka_clients
     from callstream.broker import EmbeddedBroker
     from callstream.settings import Settings
 
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
             bootstrap = settings.kafka_bootstrap_servers
             say(f"broker     {bootstrap}")
         settings = Settings.from_env(env)
-        kafka.ensure_topics(settings)
+        kafka_clients.ensure_topics(settings)
         if embedded:
             from callstream.up_history import restore_history
 

@@ -43,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from callstream import kafka, logs, web
+    from callstream import kafka_clients, logs, web
     from callstream.reach import require_broker, source_of
     from callstream.settings import Settings, SettingsError
     from dialer.app import create_app
@@ -55,14 +55,14 @@ def run(args: argparse.Namespace) -> int:
         kafka_bootstrap_servers=args.bootstrap_servers,
         twilio_api_url=args.twilio_api_url,
     )
-    bootstrap = kafka.bootstrap(settings)
+    bootstrap = kafka_clients.bootstrap(settings)
     settings.require("twilio_account_sid", "twilio_auth_token", "public_url")
     require_broker(bootstrap, source_of(args))
     require_free_port(args.host, args.port)
     logs.configure("dialer", settings.log_level)
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # logs every request
     try:
-        profile = kafka.detect_profile(settings)
+        profile = kafka_clients.detect_profile(settings)
     except Exception as e:
         raise SettingsError(f"cannot reach Kafka at {bootstrap}: {e}") from None
     assert settings.twilio_account_sid is not None and settings.twilio_auth_token is not None

@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from callstream import kafka, topics
+    from callstream import kafka_clients, topics
     from callstream.dialrequest import DialRequestError, from_input
     from callstream.errors import CliError
     from callstream.reach import require_broker, source_of
@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
         req = from_input(body, settings.twilio_account_sid)
     except DialRequestError as e:
         raise SettingsError(str(e)) from None
-    require_broker(kafka.bootstrap(settings), source_of(args))
-    producer = kafka.make_producer(settings, "callstream-dial", linger_ms=0)
+    require_broker(kafka_clients.bootstrap(settings), source_of(args))
+    producer = kafka_clients.make_producer(settings, "callstream-dial", linger_ms=0)
     try:
         producer.send(
             settings.topic(topics.DIALER_REQUESTS),

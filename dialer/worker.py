@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from callstream import kafka as ck
+from callstream import kafka_clients as ck
 from callstream import topics
 from callstream.dialrequest import DialRequest, DialRequestError, from_record
 from callstream.envelope import utc_now_iso

@@ -129,7 +129,7 @@ def _list(spool: Any, as_json: bool) -> int:
 
 
 def _retry(spool: Any, rows: list[Any], settings: Any, args: argparse.Namespace) -> int:
-    from callstream import kafka
+    from callstream import kafka_clients
     from callstream.errors import CliError
     from ingest.producer import probe, reason
 
@@ -138,8 +138,8 @@ def _retry(spool: Any, rows: list[Any], settings: Any, args: argparse.Namespace)
         return 0
     settings.require("kafka_bootstrap_servers")
     try:
-        probe(kafka.bootstrap(settings))
-        admin = kafka.make_admin(settings)
+        probe(kafka_clients.bootstrap(settings))
+        admin = kafka_clients.make_admin(settings)
         try:
             existing = set(admin.list_topics())
         finally:
@@ -152,7 +152,7 @@ def _retry(spool: Any, rows: list[Any], settings: Any, args: argparse.Namespace)
     options: dict[str, Any] = {"linger_ms": 0}
     if args.max_request_size is not None:
         options["max_request_size"] = args.max_request_size
-    producer = kafka.make_producer(settings, "callstream-spool-retry", **options)
+    producer = kafka_clients.make_producer(settings, "callstream-spool-retry", **options)
     failed = 0
     try:
         for r in rows:

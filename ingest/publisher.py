@@ -34,7 +34,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
 
-from callstream import kafka, topics
+from callstream import kafka_clients, topics
 from callstream.archive_gate import ack_gate
 from callstream.settings import Settings
 from ingest.metrics import IngestMetrics
@@ -97,7 +97,9 @@ class Publisher:
         # those waiting while a produce request is in flight (measured: lower latency at
         # 200/s, and as much or more throughput at saturation; docs/benchmarks.md)
         self.producer_options = {"max_block_ms": 2000, "linger_ms": 1, **(producer_options or {})}
-        check_producer_limit(kafka.producer_config(**self.producer_options)["max_request_size"])
+        check_producer_limit(
+            kafka_clients.producer_config(**self.producer_options)["max_request_size"]
+        )
         self.spool: Spool | None = None
         self.producer: KafkaProducer | None = None
         self.spooling = False  # broker known down, or the spool is not empty
@@ -167,9 +169,9 @@ class Publisher:
     def _new_producer(self) -> KafkaProducer:
         """Runs in a thread. Refuses to produce to a topic that does not exist: kafka-python
         would auto-create it with the broker's default partition count."""
-        probe(kafka.bootstrap(self.settings))
+        probe(kafka_clients.bootstrap(self.settings))
         admin = KafkaAdminClient(
-            bootstrap_servers=kafka.bootstrap(self.settings),
+            bootstrap_servers=kafka_clients.bootstrap(self.settings),
             client_id=self.client_id + "-admin",
             request_timeout_ms=5000,
         )
@@ -179,7 +181,9 @@ class Publisher:
             admin.close()
         if self.topic not in existing:
             raise LookupError(f"topic {self.topic} does not exist (run 'callstream topics')")
-        producer = kafka.make_producer(self.settings, self.client_id, **self.producer_options)
+        producer = kafka_clients.make_producer(
+            self.settings, self.client_id, **self.producer_options
+        )
         try:
             producer.partitions_for(self.topic)  # metadata cached: send() will not block
             dial_topic = self.settings.topic(topics.DIALER_REQUESTS)

@@ -22,7 +22,7 @@ from kafka.errors import (
     UnknownTopicOrPartitionError,
 )
 
-# The producer's max_request_size (callstream.kafka.producer_config) is 1 MiB. Everything
+# The producer's max_request_size (callstream.kafka_clients.producer_config) is 1 MiB. Everything
 # ingest answers 204 stays under MAX_RECORD, so it can always be produced: a form body is
 # at most 64 KiB (up to 6x that once JSON-escaped), the URL 8 KiB and the header fields
 # 16 KiB (callstream.httplimits), which leaves MAX_RECORD itself as the second line.

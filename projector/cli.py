@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
     import sqlite3
     import sys
 
-    from callstream import kafka, logs
+    from callstream import kafka_clients, logs
     from callstream.cli import CliError
     from callstream.settings import Settings
     from projector import schema
@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(db=args.db)
     logs.configure("projector", settings.log_level)
-    bootstrap = kafka.bootstrap(settings)  # one clear line when no broker is configured
+    bootstrap = kafka_clients.bootstrap(settings)  # one clear line when no broker is configured
     from kafka.errors import KafkaError
 
     from callstream.reach import hint, require_broker

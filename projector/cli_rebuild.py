@@ -16,7 +16,7 @@ def run(args: argparse.Namespace) -> int:
     import logging
     from pathlib import Path
 
-    from callstream import kafka, logs, topics
+    from callstream import kafka_clients, logs, topics
     from callstream.cli import CliError
     from callstream.reach import require_broker, source_of
     from callstream.settings import Settings
@@ -26,12 +26,12 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env(kafka_bootstrap_servers=args.bootstrap_servers)
     logs.configure("rebuild", "WARNING")
     logging.getLogger("kafka").setLevel(logging.CRITICAL + 1)  # one line of our own instead
-    bootstrap = kafka.bootstrap(settings)
+    bootstrap = kafka_clients.bootstrap(settings)
     new = Path(args.db)
     try:
         check_new(new)  # before the broker: a wrong path is the quicker thing to fix
         require_broker(bootstrap, source_of(args))
-        profile = kafka.detect_profile(settings)
+        profile = kafka_clients.detect_profile(settings)
         counts = rebuild(settings, new, profile)
     except (RebuildError, ProjectorError, LogWentBackwards) as e:
         raise CliError(str(e)) from None

@@ -13,8 +13,8 @@ import threading
 import time
 from typing import Any
 
-from callstream import kafka, topics
-from callstream.kafka import BrokerProfile
+from callstream import kafka_clients, topics
+from callstream.kafka_clients import BrokerProfile
 from callstream.settings import Settings
 from projector.progress import Progress
 from projector.store import Store
@@ -101,7 +101,7 @@ class Projector:
         return seen
 
     def _consumer(self) -> Any:
-        return kafka.make_consumer(
+        return kafka_clients.make_consumer(
             self.settings,
             self.profile,
             client_id=self.client_id,

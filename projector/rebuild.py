@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from callstream import topics
-from callstream.kafka import BrokerProfile
+from callstream.kafka_clients import BrokerProfile
 from callstream.progressbar import ProgressBar
 from callstream.settings import Settings
 from projector.consumer import Projector

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from callstream import kafka, topics
+from callstream import kafka_clients, topics
 from callstream.settings import Settings
 from projector import schema
 from projector.api_process import ApiProcess
@@ -33,7 +33,7 @@ class Outcome:
 
 def run_service(settings: Settings, host: str, port: int, db: Path) -> Outcome:
     """Run until SIGTERM/Ctrl-C or a fatal error; return what happened."""
-    profile = kafka.detect_profile(settings)
+    profile = kafka_clients.detect_profile(settings)
     store = Store(db, settings.topic(topics.CALL_STATUS))
     projector = Projector(settings, store, profile)
     outcome = Outcome()

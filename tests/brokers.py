@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from callstream import kafka
+from callstream import kafka_clients
 from callstream.broker import EmbeddedBroker
-from callstream.kafka import BrokerProfile
+from callstream.kafka_clients import BrokerProfile
 from callstream.settings import Settings
 
 BACKEND_ENV = "CALLSTREAM_TEST_BROKER"
@@ -88,23 +88,23 @@ def chosen_backend() -> str:
 def start_backend(kind: str) -> Iterator[TestBroker]:
     if kind == "external":
         s = Settings.from_env()
-        why = unreachable(kafka.bootstrap(s))
+        why = unreachable(kafka_clients.bootstrap(s))
         if why:
             import pytest
 
             pytest.exit(
-                f"KAFKA_BOOTSTRAP_SERVERS={kafka.bootstrap(s)} does not answer ({why}). Start "
-                "that broker, or unset KAFKA_BOOTSTRAP_SERVERS to test on the embedded one "
+                f"KAFKA_BOOTSTRAP_SERVERS={kafka_clients.bootstrap(s)} does not answer ({why}). "
+                "Start that broker, or unset KAFKA_BOOTSTRAP_SERVERS to test on the embedded one "
                 "(a shell that sourced callstream-up.env keeps it set after 'callstream up' "
                 "has stopped)",
                 returncode=2,
             )
-        yield TestBroker("external", kafka.bootstrap(s), kafka.detect_profile(s))
+        yield TestBroker("external", kafka_clients.bootstrap(s), kafka_clients.detect_profile(s))
     elif kind == "container":
         yield from _container()
     elif kind == "embedded":
         with EmbeddedBroker() as b:
-            yield TestBroker("embedded", b.bootstrap, kafka.TANSU, embedded=b)
+            yield TestBroker("embedded", b.bootstrap, kafka_clients.TANSU, embedded=b)
     else:
         raise ValueError(f"{BACKEND_ENV}={kind!r}: expected embedded, container or external")
 
@@ -120,4 +120,4 @@ def _container() -> Iterator[TestBroker]:
 
     image = os.environ.get("CALLSTREAM_TEST_KAFKA_IMAGE", "confluentinc/cp-kafka:7.6.0")
     with KafkaContainer(image=image).with_kraft() as c:
-        yield TestBroker("container", c.get_bootstrap_server(), kafka.KAFKA)
+        yield TestBroker("container", c.get_bootstrap_server(), kafka_clients.KAFKA)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from callstream import kafka
+from callstream import kafka_clients
 from callstream.broker import EmbeddedBroker
 from callstream.settings import Settings
 from tests.brokers import TestBroker, chosen_backend, start_backend
@@ -50,5 +50,5 @@ def make_settings(bootstrap: str, profile: str, tmp: Path, **extra: object) -> S
 def settings(broker: TestBroker, tmp_path: Path) -> Settings:
     """Settings on the session broker with topics of this test's own (a unique prefix)."""
     s = make_settings(broker.bootstrap, broker.profile.name, tmp_path)
-    kafka.ensure_topics(s)
+    kafka_clients.ensure_topics(s)
     return s

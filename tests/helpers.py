@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, TopicPartition
 
-from callstream import kafka
+from callstream import kafka_clients
 from callstream.settings import Settings
 
 T = TypeVar("T")
@@ -44,9 +44,9 @@ def read_topic(
     With ``expect``, read until that many records arrived (fail after ``timeout``); without,
     read until no record arrived for ``idle`` seconds after the high watermarks were reached.
     """
-    c: KafkaConsumer = kafka.make_consumer(
+    c: KafkaConsumer = kafka_clients.make_consumer(
         settings,
-        kafka.TANSU,
+        kafka_clients.TANSU,
         client_id="test-reader",
         fetch_max_wait_ms=50,
     )

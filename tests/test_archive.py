@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from callstream import kafka, topics
+from callstream import kafka_clients, topics
 from callstream.archive import Archiver, ArchiverError
 from callstream.archive_format import NotRestorable
 from callstream.archive_store import ArchiveStore
@@ -46,7 +46,7 @@ records = st.lists(
 
 def produce_exact(s: Settings, topic: str, recs: list[Rec]) -> list[tuple[Any, ...]]:
     """Send ``recs``; return (partition, offset, timestamp, key, value, headers) of each."""
-    p = kafka.make_producer(s, "test-archive")
+    p = kafka_clients.make_producer(s, "test-archive")
     try:
         futs = [
             p.send(topic, key=k, value=v, headers=h, partition=part, timestamp_ms=ts)
@@ -71,7 +71,9 @@ def as_tuples(recs: list[Any]) -> list[tuple[Any, ...]]:
 def archive_once(s: Settings) -> int:
     store = ArchiveStore(s.archive)
     try:
-        a = Archiver(s, store, kafka.TANSU if s.kafka_profile == "tansu" else kafka.KAFKA)
+        a = Archiver(
+            s, store, kafka_clients.TANSU if s.kafka_profile == "tansu" else kafka_clients.KAFKA
+        )
         a.run(once=True)
         return a.progress.records
     finally:
@@ -93,7 +95,7 @@ def test_round_trip_is_byte_exact(broker: TestBroker, recs: list[Rec]) -> None:
         src = make_settings(
             broker.bootstrap, broker.profile.name, Path(tmp), archive=str(Path(tmp) / "a.db")
         )
-        kafka.ensure_topics(src)
+        kafka_clients.ensure_topics(src)
         topic = src.topic(topics.CALL_STATUS)
         sent = produce_exact(src, topic, recs)
         assert archive_once(src) == len(recs)
@@ -171,12 +173,12 @@ def test_restore_refuses_another_partition_count_and_writes_nothing(
     from kafka.admin import NewTopic
 
     s = make_settings(broker.bootstrap, broker.profile.name, tmp_path, archive=str(tmp_path / "a"))
-    kafka.ensure_topics(s)
+    kafka_clients.ensure_topics(s)
     topic = s.topic(topics.CALL_STATUS)
     produce_exact(s, topic, [(p, b"k", b"v", [], 1000) for p in range(6)])
     archive_once(s)
     dst = replace(s, kafka_bootstrap_servers=fresh_broker.bootstrap, kafka_profile="tansu")
-    admin = kafka.make_admin(dst)
+    admin = kafka_clients.make_admin(dst)
     try:
         admin.create_topics([NewTopic(topic, 4, 1)])
     finally:
@@ -185,7 +187,7 @@ def test_restore_refuses_another_partition_count_and_writes_nothing(
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert f"{topic} has 4 partitions but the archive has 6" in r.stderr
     assert read_topic(dst, topic, idle=0.5) == []
-    admin = kafka.make_admin(dst)
+    admin = kafka_clients.make_admin(dst)
     try:
         assert set(admin.list_topics()) == {topic}  # nothing else created either
     finally:
@@ -254,12 +256,12 @@ def test_archiver_refuses_a_replaced_or_shorter_log(
     fresh_broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
     s = make_settings(fresh_broker.bootstrap, "tansu", tmp_path, archive=str(tmp_path / "a"))
-    kafka.ensure_topics(s)
+    kafka_clients.ensure_topics(s)
     topic = s.topic(topics.CALL_STATUS)
     produce_exact(s, topic, [(0, b"k", b"old", [], 1)] * 3)
     archive_once(s)
     fresh_broker.restart()  # memory storage: the log is gone
-    kafka.ensure_topics(s)
+    kafka_clients.ensure_topics(s)
     produce_exact(s, topic, [(0, b"k", b"new", [], 1)] * 1)
     with pytest.raises(ArchiverError, match="the log went backwards"):
         archive_once(s)

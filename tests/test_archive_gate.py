@@ -69,13 +69,15 @@ def test_ingest_answers_once_the_archive_holds_the_callback(
     spool (still answered 204, from there), never 204 on the broker's word alone."""
     import threading
 
-    from callstream import kafka
+    from callstream import kafka_clients
     from callstream.archive import Archiver
     from tests.ingest.support import call_sid, callback, post_callback, served_ingest
 
     s = replace(settings, archive=tmp_path / "archive.db", archive_ack=True)
     store = ArchiveStore(s.archive)
-    archiver = Archiver(s, store, kafka.TANSU if s.kafka_profile == "tansu" else kafka.KAFKA)
+    archiver = Archiver(
+        s, store, kafka_clients.TANSU if s.kafka_profile == "tansu" else kafka_clients.KAFKA
+    )
     worker = threading.Thread(target=archiver.run)
     worker.start()
     try:

@@ -13,7 +13,7 @@ import pytest
 from kafka import TopicPartition
 from kafka.admin import NewTopic
 
-from callstream import kafka
+from callstream import kafka_clients
 from callstream.settings import Settings
 from tests.brokers import TestBroker, docker_answers, start_backend
 from tests.helpers import read_topic
@@ -21,7 +21,7 @@ from tests.helpers import read_topic
 
 def _topic(settings: Settings, partitions: int = 3) -> str:
     name = f"{settings.topic_prefix}contract.{uuid.uuid4().hex[:6]}"
-    admin = kafka.make_admin(settings)
+    admin = kafka_clients.make_admin(settings)
     try:
         admin.create_topics([NewTopic(name, partitions, 1)])
     finally:
@@ -31,7 +31,7 @@ def _topic(settings: Settings, partitions: int = 3) -> str:
 
 def check_keyed_order(settings: Settings) -> None:
     topic = _topic(settings)
-    p = kafka.make_producer(settings, "contract")
+    p = kafka_clients.make_producer(settings, "contract")
     keys = [f"CA{i:032x}".encode() for i in range(5)]
     for i in range(50):
         p.send(topic, key=keys[i % 5], value=f"{i}".encode())
@@ -49,13 +49,13 @@ def check_keyed_order(settings: Settings) -> None:
         assert len(parts[k]) == 1, "one key must map to one partition"
 
 
-def check_group_resume(settings: Settings, profile: kafka.BrokerProfile) -> None:
+def check_group_resume(settings: Settings, profile: kafka_clients.BrokerProfile) -> None:
     topic = _topic(settings, partitions=2)
     group = f"g-{uuid.uuid4().hex[:8]}"
-    p = kafka.make_producer(settings, "contract")
+    p = kafka_clients.make_producer(settings, "contract")
     for i in range(10):
         p.send(topic, key=b"k", value=str(i).encode()).get(timeout=10)
-    c = kafka.make_consumer(settings, profile, "c1", group_id=group)
+    c = kafka_clients.make_consumer(settings, profile, "c1", group_id=group)
     c.subscribe([topic])
     got: list[int] = []
     while len(got) < 6:
@@ -66,7 +66,7 @@ def check_group_resume(settings: Settings, profile: kafka.BrokerProfile) -> None
     for i in range(10, 12):
         p.send(topic, key=b"k", value=str(i).encode()).get(timeout=10)
     p.close()
-    c2 = kafka.make_consumer(settings, profile, "c2", group_id=group)
+    c2 = kafka_clients.make_consumer(settings, profile, "c2", group_id=group)
     c2.subscribe([topic])
     rest: list[int] = []
     for _ in range(100):
@@ -81,13 +81,13 @@ def check_group_resume(settings: Settings, profile: kafka.BrokerProfile) -> None
 
 def check_idempotent_producer(settings: Settings) -> None:
     topic = _topic(settings, partitions=1)
-    p = kafka.make_producer(settings, "contract")
+    p = kafka_clients.make_producer(settings, "contract")
     metas = [p.send(topic, key=b"k", value=b"x%d" % i).get(timeout=10) for i in range(3)]
     assert [m.offset for m in metas] == [0, 1, 2]
     assert p.config["enable_idempotence"] is True
     assert p.config["acks"] == -1  # kafka-python stores 'all' as -1
     p.close()
-    c = kafka.make_consumer(settings, kafka.TANSU, "reader")
+    c = kafka_clients.make_consumer(settings, kafka_clients.TANSU, "reader")
     tp = TopicPartition(topic, 0)
     c.assign([tp])
     c.seek_to_beginning(tp)
@@ -114,8 +114,8 @@ def test_idempotent_producer_acks_all(settings: Settings) -> None:
 
 
 def test_topics_are_created_with_their_partitions(settings: Settings) -> None:
-    assert kafka.ensure_topics(settings) == []  # idempotent: all exist already
-    admin = kafka.make_admin(settings)
+    assert kafka_clients.ensure_topics(settings) == []  # idempotent: all exist already
+    admin = kafka_clients.make_admin(settings)
     try:
         desc = {
             t["name"]: len(t["partitions"])
@@ -135,7 +135,7 @@ def test_same_contract_on_a_container_kafka(tmp_path: object) -> None:
 
     with start_backend("container") as b:
         s = make_settings(b.bootstrap, b.profile.name, tmp_path)  # type: ignore[arg-type]
-        kafka.ensure_topics(s)
+        kafka_clients.ensure_topics(s)
         check_keyed_order(s)
         check_group_resume(s, b.profile)
         check_idempotent_producer(s)
@@ -144,7 +144,7 @@ def test_same_contract_on_a_container_kafka(tmp_path: object) -> None:
 def test_log_and_ledger_topics_are_kept_until_an_operator_decides(settings: Settings) -> None:
     from kafka.admin import ConfigResource, ConfigResourceType
 
-    admin = kafka.make_admin(settings)
+    admin = kafka_clients.make_admin(settings)
     try:
         for spec in settings.topic_specs:
             res = admin.describe_configs(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from kafka.admin import NewTopic
 
-from callstream import kafka
+from callstream import kafka_clients
 from callstream.broker import BIN_ENV, BrokerError, EmbeddedBroker, find_binary
 from callstream.settings import Settings
 from tests.helpers import wait_until
@@ -50,14 +50,14 @@ def test_a_taken_port_is_an_error_not_a_silent_exit() -> None:
 def test_restart_on_the_same_port_loses_all_data(fresh_broker: EmbeddedBroker) -> None:
     s = Settings.from_env(env={}, kafka_bootstrap_servers=fresh_broker.bootstrap)
     name = f"r.{uuid.uuid4().hex[:6]}"
-    admin = kafka.make_admin(s)
+    admin = kafka_clients.make_admin(s)
     admin.create_topics([NewTopic(name, 1, 1)])
     assert name in admin.list_topics()
     admin.close()
     port = fresh_broker.port
     fresh_broker.restart()
     assert fresh_broker.port == port and fresh_broker.alive()
-    admin = kafka.make_admin(s)
+    admin = kafka_clients.make_admin(s)
     try:
         assert name not in admin.list_topics()
     finally:
@@ -93,7 +93,7 @@ def test_cli_broker_prints_address_and_stops_on_sigterm() -> None:
     bootstrap = proc.stdout.readline().strip()
     assert bootstrap.startswith("127.0.0.1:")
     s = Settings.from_env(env={}, kafka_bootstrap_servers=bootstrap)
-    admin = kafka.make_admin(s)
+    admin = kafka_clients.make_admin(s)
     try:
         assert {t.name for t in s.topic_specs} <= set(admin.list_topics())
     finally:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from callstream import kafka, topics
+from callstream import kafka_clients, topics
 from callstream.envelope import encode
 from callstream.settings import Settings
 from tests.brokers import TestBroker
@@ -27,7 +27,7 @@ from tests.helpers import wait_until
 
 
 def produce(settings: Settings, n: int) -> list[bytes]:
-    producer = kafka.make_producer(settings, "test-clients")
+    producer = kafka_clients.make_producer(settings, "test-clients")
     keys = [f"CA{i:032x}".encode() for i in range(n)]
     try:
         for k in keys:
@@ -112,7 +112,7 @@ def test_the_ten_line_consumer_of_the_docs_reads_the_topic(
     code = code.replace('"twilio.call-status"', repr(topic))
     script = tmp_path / "consumer.py"
     script.write_text(code)
-    producer = kafka.make_producer(settings, "test-doc-consumer")
+    producer = kafka_clients.make_producer(settings, "test-doc-consumer")
     try:
         for i, status in enumerate(("ringing", "completed")):
             params = [["CallSid", f"CA{i:032x}"], ["CallStatus", status], ["CallDuration", "7"]]

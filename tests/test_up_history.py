@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from callstream import kafka
+from callstream import kafka_clients
 from callstream.archive import Archiver
 from callstream.archive_store import ArchiveStore
 from callstream.broker import EmbeddedBroker
@@ -137,15 +137,15 @@ def test_a_database_ahead_of_the_archive_is_rebuilt_from_the_restored_log(
     """The projector applied records the archiver never copied (a kill -9 between the
     two): up keeps the old file aside and rebuilds from the restored log."""
     s = make_settings(fresh_broker.bootstrap, "tansu", tmp_path, archive=str(tmp_path / "a.db"))
-    kafka.ensure_topics(s)
+    kafka_clients.ensure_topics(s)
     produce(s, call_log(30))
     store = ArchiveStore(s.archive)
-    Archiver(s, store, kafka.TANSU).run(once=True)
+    Archiver(s, store, kafka_clients.TANSU).run(once=True)
     store.close()
     produce(s, call_log(10, start=100))  # never archived
     project(s, s.db)
     fresh_broker.restart()  # the log is gone
-    kafka.ensure_topics(s)
+    kafka_clients.ensure_topics(s)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CALLSTREAM_", "KAFKA_"))}
     env.update(
         KAFKA_BOOTSTRAP_SERVERS=fresh_broker.bootstrap,

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from callstream import kafka, topics
+from callstream import kafka_clients, topics
 from callstream.broker import free_port
 from callstream.dialrequest import DialRequest, from_input
 from callstream.settings import Settings
@@ -49,7 +49,7 @@ def make_requests(n: int, prefix: str = "r", **fields: Any) -> list[DialRequest]
 
 
 def enqueue(settings: Settings, reqs: list[DialRequest], raw: list[bytes] | None = None) -> None:
-    p = kafka.make_producer(settings, "test-enqueue", linger_ms=0)
+    p = kafka_clients.make_producer(settings, "test-enqueue", linger_ms=0)
     try:
         topic = settings.topic(topics.DIALER_REQUESTS)
         futs = [p.send(topic, r.to_json(), key=r.account_sid.encode()) for r in reqs]
@@ -96,7 +96,7 @@ class ThreadDialer:
         calls = TwilioCalls(ACCOUNT_SID, AUTH_TOKEN, url, timeout_s=5)
         kw.setdefault("backoff", Backoff(base_s=0.05, cap_s=0.2, max_attempts=5))
         kw.setdefault("http_timeout_s", 5.0)
-        profile = kafka.PROFILES[settings.kafka_profile or "tansu"]  # the test broker's
+        profile = kafka_clients.PROFILES[settings.kafka_profile or "tansu"]  # the test broker's
         self.dialer = Dialer(settings, profile, calls, **kw)
         self.thread = threading.Thread(target=self.dialer.run, daemon=True)
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from email.utils import formatdate
 
-from callstream import kafka, topics
+from callstream import kafka_clients, topics
 from callstream.settings import Settings
 from dialer import ledger as lg
 from emulator import FaultSettings
@@ -184,7 +184,7 @@ def test_sendings_left_by_another_owner(settings: Settings, fake: tuple[FakeTwil
             "date_created": formatdate(now - 100, usegmt=True),
         }
     )
-    p = kafka.make_producer(s, "test-old-owner", linger_ms=0)
+    p = kafka_clients.make_producer(s, "test-old-owner", linger_ms=0)
     ledger_topic = s.topic(topics.DIALER_LEDGER)
     try:
         for req, at in ((lost, now - 100), (found, now - 100), (slow, now)):

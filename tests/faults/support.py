@@ -39,7 +39,7 @@ import httpx
 from kafka import KafkaConsumer, TopicPartition
 from twilio.request_validator import RequestValidator
 
-from callstream import kafka, topics
+from callstream import kafka_clients, topics
 from callstream.settings import Settings
 from tests.helpers import ACCOUNT_SID, AUTH_TOKEN, wait_until
 from tests.support.pipeline import CLI, Pipeline
@@ -362,9 +362,9 @@ class TopicWatcher:
 
     def __init__(self, settings: Settings) -> None:
         self.topic = settings.topic(topics.CALL_STATUS)
-        self.consumer: KafkaConsumer = kafka.make_consumer(
+        self.consumer: KafkaConsumer = kafka_clients.make_consumer(
             settings,
-            kafka.TANSU,
+            kafka_clients.TANSU,
             client_id="faults-reader",
             fetch_max_wait_ms=50,
             auto_offset_reset="earliest",

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from callstream import kafka
+from callstream import kafka_clients
 from callstream.settings import Settings
 from dialer.app import create_app as dialer_app
 from dialer.twilio_api import TwilioCalls
@@ -210,7 +210,7 @@ def test_fuzz_emulator() -> None:
 
 
 def test_fuzz_dialer_health(settings: Settings) -> None:
-    profile = kafka.TANSU if settings.kafka_profile == "tansu" else kafka.KAFKA
+    profile = kafka_clients.TANSU if settings.kafka_profile == "tansu" else kafka_clients.KAFKA
     calls = TwilioCalls(ACCOUNT_SID, AUTH_TOKEN, "http://127.0.0.1:9", timeout_s=2)
     dialer = Dialer(settings, profile, calls)
     routes = {

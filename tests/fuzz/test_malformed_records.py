@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from callstream import kafka, topics
+from callstream import kafka_clients, topics
 from callstream.settings import Settings
 from dialer.deadletter import MAX_VALUE, dead_letter_value
 from projector.consumer import Projector
@@ -81,7 +81,9 @@ def test_malformed_records_are_quarantined_and_good_ones_still_applied(
     settings: Settings,
 ) -> None:
     topic = settings.topic(topics.CALL_STATUS)
-    producer = kafka.make_producer(settings, "fuzz-records", max_request_size=8 * 1024 * 1024)
+    producer = kafka_clients.make_producer(
+        settings, "fuzz-records", max_request_size=8 * 1024 * 1024
+    )
     try:
         producer.send(topic, key=b"first", value=callback(sid(1), 0, "initiated", 1)).get(30)
         for i, (_label, value) in enumerate(BAD):
@@ -95,7 +97,7 @@ def test_malformed_records_are_quarantined_and_good_ones_still_applied(
 
     store = Store(settings.db, topic)
     try:
-        profile = kafka.TANSU if settings.kafka_profile == "tansu" else kafka.KAFKA
+        profile = kafka_clients.TANSU if settings.kafka_profile == "tansu" else kafka_clients.KAFKA
         projector = Projector(settings, store, profile, group_id=None)
         prog = projector.run(until_caught_up=True)
     finally:
@@ -158,7 +160,7 @@ def test_dialer_sets_poison_requests_aside_and_goes_on(settings: Settings) -> No
     fake = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN)
     with ServedApp(fake.app) as served:
         s = replace(settings, twilio_api_url=served.url, cps=10)
-        producer = kafka.make_producer(s, "fuzz-dialer", max_request_size=8 * 1024 * 1024)
+        producer = kafka_clients.make_producer(s, "fuzz-dialer", max_request_size=8 * 1024 * 1024)
         try:
             topic = s.topic(topics.DIALER_REQUESTS)
             for p, g in zip(poison, [*good, good[-1]], strict=True):

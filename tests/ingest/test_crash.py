@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from callstream import kafka, topics
+from callstream import kafka_clients, topics
 from callstream.broker import EmbeddedBroker, free_port
 from callstream.settings import Settings
 from tests.conftest import make_settings
@@ -86,7 +86,7 @@ def check_topic(settings: Settings, acked: list[tuple[str, int]]) -> None:
 
 def test_kill_9_under_load(fresh_broker: EmbeddedBroker, tmp_path: Path) -> None:
     settings = make_settings(fresh_broker.bootstrap, "tansu", tmp_path)
-    kafka.ensure_topics(settings)
+    kafka_clients.ensure_topics(settings)
     port = free_port()
 
     # phase 1: broker up, every callback produced directly
@@ -110,7 +110,7 @@ def test_kill_9_under_load(fresh_broker: EmbeddedBroker, tmp_path: Path) -> None
 
     # the broker comes back empty (memory storage): recreate the topics, restart ingest
     fresh_broker.restart()
-    kafka.ensure_topics(settings)
+    kafka_clients.ensure_topics(settings)
     log = tmp_path / "3.log"
     with (
         ingest_process(settings, port, log),

@@ -19,7 +19,7 @@ def test_size_problem_is_exactly_the_bound(key: int, value: int) -> None:
 
 
 def test_the_producer_limit_leaves_room_for_the_bound() -> None:
-    check_producer_limit(PRODUCER_LIMIT)  # the default in callstream.kafka
+    check_producer_limit(PRODUCER_LIMIT)  # the default in callstream.kafka_clients
     try:
         check_producer_limit(MAX_RECORD + RECORD_OVERHEAD - 1)
     except ValueError as e:

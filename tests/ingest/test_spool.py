@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from callstream import kafka, topics
+from callstream import kafka_clients, topics
 from callstream.broker import EmbeddedBroker
 from callstream.settings import Settings
 from ingest.publisher import Publisher
@@ -44,7 +44,7 @@ def test_broker_down_spools_then_drains_in_order_exactly_once(
     fresh_broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
     settings = make_settings(fresh_broker.bootstrap, "tansu", tmp_path)
-    kafka.ensure_topics(settings)
+    kafka_clients.ensure_topics(settings)
     topic = settings.topic(topics.CALL_STATUS)
     sids = [call_sid(), call_sid()]
     with served_ingest(settings, ack_timeout_s=0.5) as (app, client):
@@ -67,7 +67,7 @@ def test_broker_down_spools_then_drains_in_order_exactly_once(
         # memory storage: the restarted broker has no topics until they are created again;
         # ingest must not auto-create them (4 partitions) in the meantime
         fresh_broker.restart()
-        kafka.ensure_topics(settings)
+        kafka_clients.ensure_topics(settings)
         wait_until(
             lambda: publisher.depth == 0 and not publisher.spooling,
             timeout=30,
@@ -92,7 +92,7 @@ def test_503_when_neither_kafka_nor_spool_can_take_it(
     fresh_broker: EmbeddedBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings: Settings = make_settings(fresh_broker.bootstrap, "tansu", tmp_path)
-    kafka.ensure_topics(settings)
+    kafka_clients.ensure_topics(settings)
     with served_ingest(settings, ack_timeout_s=0.3) as (app, client):
         publisher: Publisher = app.state.publisher
         assert publisher.spool is not None

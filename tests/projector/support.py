@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from callstream import kafka, topics
+from callstream import kafka_clients, topics
 from callstream.envelope import encode
 from callstream.settings import Settings
 from tests.helpers import ACCOUNT_SID
@@ -85,7 +85,7 @@ def call_log(
 
 
 def produce(settings: Settings, pairs: list[tuple[str, bytes]]) -> None:
-    p = kafka.make_producer(settings, "test-projector-producer")
+    p = kafka_clients.make_producer(settings, "test-projector-producer")
     try:
         t = settings.topic(topics.CALL_STATUS)
         for key, value in pairs:

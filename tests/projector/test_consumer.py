@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from callstream import kafka, topics
+from callstream import kafka_clients, topics
 from callstream.settings import Settings
 from projector.consumer import LogWentBackwards, Projector
 from projector.rebuild import RebuildError, rebuild
@@ -33,7 +33,10 @@ def reference(settings: Settings, path: Path, n: int) -> dict[str, list[object]]
 def project(settings: Settings, db: Path, **kw: object) -> Projector:
     st = Store(db, settings.topic(topics.CALL_STATUS))
     p = Projector(
-        settings, st, kafka.TANSU if settings.kafka_profile == "tansu" else kafka.KAFKA, **kw
+        settings,
+        st,
+        kafka_clients.TANSU if settings.kafka_profile == "tansu" else kafka_clients.KAFKA,
+        **kw,
     )  # type: ignore[arg-type]
     try:
         p.run(until_caught_up=True)
@@ -59,7 +62,7 @@ def test_projects_the_log_and_stores_offsets(settings: Settings, tmp_path: Path)
 
     from projector.consumer import GROUP_ID
 
-    c = kafka.make_consumer(settings, kafka.TANSU, client_id="t", group_id=GROUP_ID)
+    c = kafka_clients.make_consumer(settings, kafka_clients.TANSU, client_id="t", group_id=GROUP_ID)
     try:
         t = settings.topic(topics.CALL_STATUS)
         group = {p: c.committed(TopicPartition(t, p)) for _t, p, _o in got["projector_offsets"]}  # type: ignore[misc]
@@ -72,25 +75,25 @@ def test_rebuild_is_row_for_row_identical(settings: Settings, tmp_path: Path) ->
     produce(settings, call_log(120, seed=11))
     project(settings, settings.db)
     err = io.StringIO()
-    counts = rebuild(settings, tmp_path / "new.db", kafka.TANSU, out=err)
+    counts = rebuild(settings, tmp_path / "new.db", kafka_clients.TANSU, out=err)
     assert counts["calls"] == 120
     assert "records" in err.getvalue() and "/s" in err.getvalue() and "ETA" in err.getvalue()
     with sqlite3.connect(settings.db) as a, sqlite3.connect(tmp_path / "new.db") as b:
         assert tables(a) == tables(b)
     assert not (tmp_path / "new.db.partial").exists()
     with pytest.raises(RebuildError, match="already exists"):
-        rebuild(settings, tmp_path / "new.db", kafka.TANSU, out=err)
+        rebuild(settings, tmp_path / "new.db", kafka_clients.TANSU, out=err)
 
 
 def test_a_log_that_went_backwards_stops_the_projector(
     fresh_broker: object, tmp_path: Path
 ) -> None:
     s = make_settings(fresh_broker.bootstrap, "tansu", tmp_path)  # type: ignore[attr-defined]
-    kafka.ensure_topics(s)
+    kafka_clients.ensure_topics(s)
     produce(s, call_log(40))
     project(s, s.db)
     fresh_broker.restart()  # type: ignore[attr-defined]  # memory storage: the log is gone
-    kafka.ensure_topics(s)
+    kafka_clients.ensure_topics(s)
     produce(s, call_log(2))
     with pytest.raises(LogWentBackwards, match="callstream rebuild"):
         project(s, s.db)
@@ -98,7 +101,7 @@ def test_a_log_that_went_backwards_stops_the_projector(
 
 def test_readiness_follows_the_log(settings: Settings, tmp_path: Path) -> None:
     st = Store(settings.db, settings.topic(topics.CALL_STATUS))
-    p = Projector(settings, st, kafka.TANSU)
+    p = Projector(settings, st, kafka_clients.TANSU)
     t = threading.Thread(target=p.run, daemon=True)
     t.start()
     try:
@@ -146,7 +149,7 @@ def test_rebuild_command(
 
 def _running(settings: Settings, db: Path) -> tuple[Projector, threading.Thread, Store]:
     st = Store(db, settings.topic(topics.CALL_STATUS))
-    profile = kafka.TANSU if settings.kafka_profile == "tansu" else kafka.KAFKA
+    profile = kafka_clients.TANSU if settings.kafka_profile == "tansu" else kafka_clients.KAFKA
     p = Projector(settings, st, profile)
     t = threading.Thread(target=p.run, daemon=True)
     t.start()
@@ -197,7 +200,7 @@ def test_partitions_added_to_the_topic_are_consumed(
     topic = settings.topic(topics.CALL_STATUS)
     produce(settings, call_log(30, seed=4))
     p, t, st = _running(settings, settings.db)
-    admin = kafka.make_admin(settings)
+    admin = kafka_clients.make_admin(settings)
     try:
         wait_until(p.progress.caught_up, timeout=30, what="caught up")
         before = len(p.progress.partitions)

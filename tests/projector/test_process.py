@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from callstream import kafka
+from callstream import kafka_clients
 from callstream.broker import free_port
 from callstream.settings import Settings
 from tests.conftest import make_settings
@@ -127,11 +127,11 @@ def test_a_log_gone_backwards_exits_nonzero_with_the_way_out(
     fresh_broker: Any, tmp_path: Path
 ) -> None:
     s = make_settings(fresh_broker.bootstrap, "tansu", tmp_path)
-    kafka.ensure_topics(s)
+    kafka_clients.ensure_topics(s)
     produce(s, call_log(30))
     with ready_projector(s, tmp_path) as p:
         fresh_broker.restart()
-        kafka.ensure_topics(s)
+        kafka_clients.ensure_topics(s)
         produce(s, call_log(1))
         rc = wait_until(lambda: p.proc.poll(), timeout=30, what="projector exit")
         assert rc == 1

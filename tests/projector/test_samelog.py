@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from callstream import kafka
+from callstream import kafka_clients
 from callstream.archive import Archiver
 from callstream.archive_store import ArchiveStore
 from callstream.broker import EmbeddedBroker
@@ -29,16 +29,16 @@ def project(s: Settings) -> Projector:
 
 def archive_and_lose_the_broker(b: EmbeddedBroker, tmp: Path) -> Settings:
     s = make_settings(b.bootstrap, "tansu", tmp, archive=str(tmp / "archive.db"))
-    kafka.ensure_topics(s)
+    kafka_clients.ensure_topics(s)
     produce(s, call_log(60))
     project(s)
     store = ArchiveStore(s.archive)
     try:
-        Archiver(s, store, kafka.TANSU).run(once=True)
+        Archiver(s, store, kafka_clients.TANSU).run(once=True)
     finally:
         store.close()
     b.restart()  # memory storage: the log is gone, the topics come back with new ids
-    kafka.ensure_topics(s)
+    kafka_clients.ensure_topics(s)
     return s
 
 

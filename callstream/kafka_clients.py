@@ -27,7 +27,7 @@ from kafka.errors import TopicAlreadyExistsError
 from callstream.settings import Settings, SettingsError
 from callstream.topics import TopicSpec
 
-log = logging.getLogger("callstream.kafka")
+log = logging.getLogger("callstream.kafka_clients")
 
 
 @dataclass(frozen=True)
