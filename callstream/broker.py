@@ -19,12 +19,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from callstream.errors import StartupError
 from callstream.procs import child_preexec
 
 BIN_ENV = "CALLSTREAM_TANSU_BIN"
 
 
-class BrokerError(RuntimeError):
+class BrokerError(StartupError, RuntimeError):
     """The embedded broker cannot be found or started; the message says why."""
 
 

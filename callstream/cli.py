@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from callstream import __version__
-from callstream.errors import CliError
+from callstream.errors import CliError, StartupError
 
 __all__ = ["COMMANDS", "CliError", "build_parser", "main"]
 
@@ -100,10 +100,7 @@ def describe(e: Exception, args: argparse.Namespace) -> tuple[int, str]:
     """The exit status and the one-line message for an error that ended a command."""
     import sqlite3
 
-    from callstream.broker import BrokerError
-    from callstream.settings import SettingsError
-
-    if isinstance(e, (SettingsError, BrokerError, CliError)):
+    if isinstance(e, StartupError):
         return 2, str(e)
     if isinstance(e, sqlite3.Error):
         return 2, _one_line(f"database error: {e}")

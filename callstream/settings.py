@@ -17,10 +17,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from callstream import clients, topics
+from callstream.errors import StartupError
 from callstream.ids import is_account_sid, is_e164
 
 
-class SettingsError(ValueError):
+class SettingsError(StartupError, ValueError):
     """A setting is missing or malformed; the message is one sentence for a person."""
 
 
