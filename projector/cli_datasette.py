@@ -81,11 +81,13 @@ def command(db: Path, metadata: Path, host: str, port: int) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     import importlib.util
     import json
+    import signal
     import subprocess
     import sys
     import tempfile
 
     from callstream.errors import CliError
+    from callstream.procs import child_preexec
     from callstream.settings import Settings
     from projector import schema
 
@@ -107,8 +109,27 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-        proc = subprocess.Popen(command(db, meta, args.host, args.port))
+        # The server dies with this process (even on SIGKILL) and sits in a process group
+        # of its own: Ctrl-C and SIGTERM reach this process, which stops it and then
+        # removes the metadata file.
+        proc = subprocess.Popen(
+            command(db, meta, args.host, args.port),
+            preexec_fn=child_preexec(),  # noqa: PLW1509 (no threads yet in this process)
+        )
+        previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             return proc.wait()
-        except KeyboardInterrupt:  # the child got the Ctrl-C too; let it finish
-            return proc.wait()
+        except KeyboardInterrupt:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            return 0
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

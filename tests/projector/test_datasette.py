@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
 import struct
 import subprocess
 import sys
@@ -81,9 +82,19 @@ def served(tmp_path: Path) -> Iterator[Served]:
         wait_until(up, timeout=60, what="datasette serving")
         yield s
     finally:
-        proc.terminate()
+        proc.terminate()  # SIGTERM, as a supervisor stops it
         proc.wait(timeout=10)
         writer.close()
+    # the Datasette server went with it: nothing is left listening on the port
+    wait_until(lambda: not _listening(port), timeout=10, what="datasette's server stopped")
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
 
 
 def test_the_documented_command_is_the_shipped_one() -> None:
