@@ -11,10 +11,7 @@ together; each rule lives in a module of its own:
 * :mod:`dialer.pacing` - when an account may send next (pure);
 * :mod:`dialer.outcomes` - dead letter, outcome, commit.
 
-For each request, in order per partition: decide from the ledger; wait until the account's
-pacing allows a send (polling meanwhile); write ``sending`` and check the fence (lost:
-write ``abandoned``, do not send, read the ledger again); send at the paced time; then act
-on the answer and commit.
+The steps for one request are in docs/dialer.md, *The loop*.
 """
 
 from __future__ import annotations
