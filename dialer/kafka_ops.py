@@ -1,17 +1,44 @@
-"""Kafka operations the dialer retries until they succeed (the broker may be restarting),
-and its one produce-and-wait."""
+"""The dialer's topics, the Kafka operations it retries until they succeed (the broker may
+be restarting), and its one produce-and-wait."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from callstream import topics
+from callstream.settings import Settings
 
 log = logging.getLogger("callstream.dialer")
 T = TypeVar("T")
 
 SEND_TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The dialer's topic names, with the settings' prefix."""
+
+    requests: str
+    ledger: str
+    outcomes: str
+    dead: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> Topics:
+        return cls(
+            settings.topic(topics.DIALER_REQUESTS),
+            settings.topic(topics.DIALER_LEDGER),
+            settings.topic(topics.DIALER_OUTCOMES),
+            settings.topic(topics.DIALER_DEAD_LETTER),
+        )
+
+    def all(self) -> tuple[str, str, str, str]:
+        """Requests first: the others must have at least as many partitions."""
+        return (self.requests, self.ledger, self.outcomes, self.dead)
 
 
 class Stopped(Exception):

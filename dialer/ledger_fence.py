@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from kafka import TopicPartition
 
 from dialer import ledger as lg
-from dialer.kafka_ops import Retrier
+from dialer.kafka_ops import Retrier, Topics
 from dialer.logread import PartitionReader
 from dialer.metrics import DialerMetrics
 from dialer.partitions import Part
@@ -28,35 +29,22 @@ REBUILD_RETRY_S = 1.0
 Records = list[tuple[TopicPartition, int, Any]]
 
 
+@dataclass
 class FencedLedger:
     """Reads and writes the ledgers of owned partitions. ``inherit`` receives the latest
     send per account that another writer recorded (the pacing carries on from it)."""
 
-    def __init__(
-        self,
-        *,
-        producer: Any,
-        reader: PartitionReader,
-        t_ledger: str,
-        t_outcomes: str,
-        owner: str,
-        retrier: Retrier,
-        metrics: DialerMetrics,
-        clock: Clock,
-        inherit: Callable[[dict[str, float]], None],
-    ) -> None:
-        self.producer = producer
-        self.reader = reader
-        self.t_ledger = t_ledger
-        self.t_outcomes = t_outcomes
-        self.owner = owner
-        self.retrier = retrier
-        self.metrics = metrics
-        self.clock = clock
-        self.inherit = inherit
+    producer: Any
+    reader: PartitionReader
+    topics: Topics
+    owner: str
+    retrier: Retrier
+    metrics: DialerMetrics
+    clock: Clock
+    inherit: Callable[[dict[str, float]], None]
 
     def tps(self, n: int) -> list[TopicPartition]:
-        return [TopicPartition(self.t_ledger, n), TopicPartition(self.t_outcomes, n)]
+        return [TopicPartition(self.topics.ledger, n), TopicPartition(self.topics.outcomes, n)]
 
     def rebuild(self, parts: list[Part]) -> None:
         """Read the ledgers of ``parts`` from the start (in one pass) and fold them; on a
@@ -75,7 +63,7 @@ class FencedLedger:
             state = lg.LedgerState()
             self.fold(state, mine)
             part.state = state
-            part.ledger_end = self.reader.end_of(TopicPartition(self.t_ledger, n))
+            part.ledger_end = self.reader.end_of(TopicPartition(self.topics.ledger, n))
             self.inherit(state.last_sent)
             part.rebuilt = True
             self.metrics.rebuilds.inc()
@@ -98,13 +86,13 @@ class FencedLedger:
         self.fold(part.state, recs)
         self.fold(others, [r for r in recs if _owner(r[2]) not in (None, self.owner)])
         self.inherit(others.last_sent)
-        end = reader.end_of(TopicPartition(self.t_ledger, n))
+        end = reader.end_of(TopicPartition(self.topics.ledger, n))
         part.ledger_end = max(part.ledger_end, end)
 
     def fold(self, state: lg.LedgerState, recs: Records) -> None:
         for tp, _off, raw in recs:
             obj = lg.decode(raw)
-            if tp.topic == self.t_ledger:
+            if tp.topic == self.topics.ledger:
                 state.apply_ledger(obj)
             else:
                 state.apply_outcome(obj)
@@ -113,7 +101,7 @@ class FencedLedger:
         """Write one ledger record; False when another writer's records came first."""
         md = self.retrier.produce(
             self.producer,
-            self.t_ledger,
+            self.topics.ledger,
             lg.encode(rec),
             rec["account_sid"].encode(),
             part.tp.partition,

@@ -25,12 +25,11 @@ import threading
 import uuid
 from typing import Any
 
-from callstream import topics
 from callstream.settings import Settings
 from dialer import decisions as dc
 from dialer import ledger as lg
 from dialer import matching
-from dialer.kafka_ops import Retrier, Stopped
+from dialer.kafka_ops import Retrier, Stopped, Topics
 from dialer.ledger_fence import FencedLedger
 from dialer.logread import PartitionReader
 from dialer.metrics import DialerMetrics
@@ -75,12 +74,9 @@ class Dialer:
         self.in_doubt_after_s = http_timeout_s + in_doubt_grace_s
         self.group_id = group_id or settings.topic("callstream-dialer")
         self.status_callback = settings.status_callback_url
-        self.t_requests = settings.topic(topics.DIALER_REQUESTS)
-        self.t_ledger = settings.topic(topics.DIALER_LEDGER)
-        self.t_outcomes = settings.topic(topics.DIALER_OUTCOMES)
-        self.t_dead = settings.topic(topics.DIALER_DEAD_LETTER)
+        self.topics = Topics.of(settings)
         self.metrics = DialerMetrics(self.spacing.interval_s)
-        self.partitions = Partitions(self.t_requests)
+        self.partitions = Partitions(self.topics.requests)
         self.joined = self.partitions.joined
         self.stop_event = threading.Event()
         self.retrier = Retrier(self.stop_event)
@@ -127,31 +123,22 @@ class Dialer:
 
     def _open(self) -> None:
         self.producer = self.clients.producer(f"dialer-{self.owner}")
-        topics_ = (self.t_requests, self.t_ledger, self.t_outcomes, self.t_dead)
-        check_partition_counts(self.producer, topics_)
+        check_partition_counts(self.producer, self.topics.all())
         self.reader = PartitionReader(self.clients.reader_consumer(f"dialer-ledger-{self.owner}"))
         self.consumer = self.clients.group_consumer(f"dialer-{self.owner}", self.group_id)
+        retrier, metrics = self.retrier, self.metrics
         self.ledger = FencedLedger(
-            producer=self.producer,
-            reader=self.reader,
-            t_ledger=self.t_ledger,
-            t_outcomes=self.t_outcomes,
-            owner=self.owner,
-            retrier=self.retrier,
-            metrics=self.metrics,
-            clock=self.clock,
-            inherit=self._inherit,
+            self.producer,
+            self.reader,
+            self.topics,
+            self.owner,
+            retrier,
+            metrics,
+            self.clock,
+            self._inherit,
         )
-        self.outcomes = Outcomes(
-            producer=self.producer,
-            consumer=self.consumer,
-            t_requests=self.t_requests,
-            t_outcomes=self.t_outcomes,
-            t_dead=self.t_dead,
-            retrier=self.retrier,
-            metrics=self.metrics,
-        )
-        self.consumer.subscribe([self.t_requests], listener=self.partitions.listener())
+        self.outcomes = Outcomes(self.producer, self.consumer, self.topics, retrier, metrics)
+        self.consumer.subscribe([self.topics.requests], listener=self.partitions.listener())
 
     def _close(self) -> None:
         for closer in (self.consumer, self.reader, self.producer):

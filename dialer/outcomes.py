@@ -4,6 +4,7 @@ both waited for, and only then the commit of its offset on ``dialer.requests``."
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from kafka.structs import OffsetAndMetadata
@@ -12,32 +13,20 @@ from callstream.envelope import utc_now_iso
 from dialer import ledger as lg
 from dialer.deadletter import dead_letter_value
 from dialer.decisions import Finish, malformed_error
-from dialer.kafka_ops import Retrier
+from dialer.kafka_ops import Retrier, Topics
 from dialer.metrics import DialerMetrics
 from dialer.partitions import Head, Part
 
 log = logging.getLogger("callstream.dialer")
 
 
+@dataclass
 class Outcomes:
-    def __init__(
-        self,
-        *,
-        producer: Any,
-        consumer: Any,
-        t_requests: str,
-        t_outcomes: str,
-        t_dead: str,
-        retrier: Retrier,
-        metrics: DialerMetrics,
-    ) -> None:
-        self.producer = producer
-        self.consumer = consumer
-        self.t_requests = t_requests
-        self.t_outcomes = t_outcomes
-        self.t_dead = t_dead
-        self.retrier = retrier
-        self.metrics = metrics
+    producer: Any
+    consumer: Any
+    topics: Topics
+    retrier: Retrier
+    metrics: DialerMetrics
 
     def finish(
         self, part: Part, head: Head, f: Finish, *, sent_at: float | None, attempts: int
@@ -90,7 +79,7 @@ class Outcomes:
     def publish(self, part: Part, out: dict[str, Any]) -> None:
         self.retrier.produce(
             self.producer,
-            self.t_outcomes,
+            self.topics.outcomes,
             lg.encode(out),
             out["account_sid"].encode(),
             part.tp.partition,
@@ -111,7 +100,7 @@ class Outcomes:
             "reason": {"kind": reason, **(error or {})},
             "dead_lettered_at": utc_now_iso(),
             "source": {
-                "topic": self.t_requests,
+                "topic": self.topics.requests,
                 "partition": part.tp.partition,
                 "offset": head.offset,
             },
@@ -119,7 +108,7 @@ class Outcomes:
         key = head.key if isinstance(head.key, bytes) else None
         raw = head.raw if isinstance(head.raw, bytes) else None
         self.retrier.produce(
-            self.producer, self.t_dead, dead_letter_value(rec, raw), key, part.tp.partition
+            self.producer, self.topics.dead, dead_letter_value(rec, raw), key, part.tp.partition
         )
         self.metrics.dead_letters.labels(reason).inc()
 
