@@ -17,7 +17,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from callstream.web import JSON_HTTP_ERRORS, health_routes
-from dialer.worker import Dialer
+from dialer.loop import Dialer
 
 log = logging.getLogger("callstream.dialer")
 

@@ -5,10 +5,9 @@ small HTTP port (an extension of the contract: ``--host``/``--port``, default
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
-from callstream.cliargs import port, require_free_port
+from callstream.cliargs import port
 
 DEFAULT_PORT = 8082
 
@@ -43,45 +42,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from callstream import kafka_clients, logs, web
-    from callstream.reach import require_broker, source_of
-    from callstream.settings import Settings, SettingsError
+    """Parse, build (:func:`dialer.bootstrap.for_service` raises a StartupError, which
+    ``callstream.cli`` reports as one line, exit 2), serve until stopped."""
+    from callstream import web
+    from callstream.reach import source_of
+    from callstream.settings import Settings
     from dialer.app import create_app
-    from dialer.twilio_api import TwilioCalls
-    from dialer.worker import Dialer
+    from dialer.bootstrap import ServiceOptions, for_service
 
     settings = Settings.from_env(
         cps=args.cps,
         kafka_bootstrap_servers=args.bootstrap_servers,
         twilio_api_url=args.twilio_api_url,
     )
-    bootstrap = kafka_clients.bootstrap(settings)
-    settings.require("twilio_account_sid", "twilio_auth_token", "public_url")
-    require_broker(bootstrap, source_of(args))
-    require_free_port(args.host, args.port)
-    logs.configure("dialer", settings.log_level)
-    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # logs every request
-    try:
-        profile = kafka_clients.detect_profile(settings)
-    except Exception as e:
-        raise SettingsError(f"cannot reach Kafka at {bootstrap}: {e}") from None
-    assert settings.twilio_account_sid is not None and settings.twilio_auth_token is not None
-    http_timeout = args.http_timeout
-    if not 0 < http_timeout <= 300:
-        raise SettingsError("--http-timeout must be above 0 and at most 300 seconds")
-    calls = TwilioCalls(
-        settings.twilio_account_sid,
-        settings.twilio_auth_token,
-        settings.twilio_api_url,
-        timeout_s=http_timeout,
-    )
-    dialer = Dialer(
-        settings,
-        profile,
-        calls,
-        http_timeout_s=http_timeout,
+    opts = ServiceOptions(
+        host=args.host,
+        port=args.port,
+        http_timeout_s=args.http_timeout,
         causal_spacing=args.spacing == "answer",
+        broker_source=source_of(args),
     )
+    dialer = for_service(settings, opts)
     web.serve(create_app(dialer), args.host, args.port, "dialer")
     if dialer.failed is not None:
         print(f"callstream dialer: error: {dialer.failed}", file=sys.stderr)

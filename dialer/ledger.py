@@ -243,27 +243,3 @@ def decode(raw: bytes | None) -> Any:
         return json.loads(raw)
     except (UnicodeDecodeError, ValueError, RecursionError):  # Recursion: nested too deep
         return None
-
-
-# -- decisions -----------------------------------------------------------------------------
-class Action(Enum):
-    SEND = "send"
-    SKIP = "skip"  # already has an outcome: never send again
-    WAIT = "wait"  # a recent sending by someone: wait for its outcome
-    RECONCILE = "reconcile"  # an old sending with no outcome: in doubt
-
-
-def decide(entry: Entry | None, now_wall: float, in_doubt_after_s: float) -> tuple[Action, float]:
-    """What to do with a request, given its ledger entry. The float is, for WAIT, the wall
-    time until which to wait; otherwise 0."""
-    if entry is None:
-        return Action.SEND, 0.0
-    phase = entry.phase
-    if phase is Phase.DONE:
-        return Action.SKIP, 0.0
-    if phase is Phase.IN_FLIGHT:
-        since = entry.sent_at if entry.sent_at is not None else float("-inf")
-        if now_wall < since + in_doubt_after_s:
-            return Action.WAIT, since + in_doubt_after_s
-        return Action.RECONCILE, 0.0
-    return Action.SEND, 0.0

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from callstream.dialrequest import DialRequest
-from dialer.errors import Failure
+from dialer.retry import Failure
 
 log = logging.getLogger("callstream.dialer.twilio")
 

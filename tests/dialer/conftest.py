@@ -1,5 +1,5 @@
-"""Twilio endpoints for the dialer's tests: the project's emulator (the default), a small
-fake of our own for per-number fault plans, and a sink for status callbacks."""
+"""Twilio endpoints for the dialer's tests: the project's emulator, the same emulator behind
+a per-number fault plan (``planned``), and a sink for status callbacks."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from emulator import EmulatorConfig, FaultSettings, create_app
-from tests.dialer.fake_twilio import FakeTwilio
+from tests.dialer.planned_twilio import PlannedEmulator
 from tests.helpers import ACCOUNT_SID, AUTH_TOKEN, ServedApp
 
 
@@ -85,7 +85,8 @@ def make_emulator() -> Iterator[Callable[..., Emu]]:
 
 
 @pytest.fixture
-def fake() -> Iterator[tuple[FakeTwilio, str]]:
-    f = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN)
-    with ServedApp(f.app) as served:
-        yield f, served.url
+def fake() -> Iterator[tuple[PlannedEmulator, str]]:
+    """The emulator behind a per-number fault plan: ``(planned, url)``."""
+    f = PlannedEmulator(ACCOUNT_SID, AUTH_TOKEN)
+    with f.serve() as url:
+        yield f, url

@@ -19,9 +19,10 @@ from callstream import kafka_clients, topics
 from callstream.broker import free_port
 from callstream.dialrequest import DialRequest, from_input
 from callstream.settings import Settings
-from dialer.errors import Backoff
+from dialer.bootstrap import build
+from dialer.loop import Dialer
+from dialer.retry import Backoff
 from dialer.twilio_api import TwilioCalls
-from dialer.worker import Dialer
 from tests.helpers import ACCOUNT_SID, AUTH_TOKEN, read_topic, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +98,7 @@ class ThreadDialer:
         kw.setdefault("backoff", Backoff(base_s=0.05, cap_s=0.2, max_attempts=5))
         kw.setdefault("http_timeout_s", 5.0)
         profile = kafka_clients.PROFILES[settings.kafka_profile or "tansu"]  # the test broker's
-        self.dialer = Dialer(settings, profile, calls, **kw)
+        self.dialer = build(settings, profile=profile, calls=calls, **kw)
         self.thread = threading.Thread(target=self.dialer.run, daemon=True)
 
     def __enter__(self) -> Dialer:

@@ -7,14 +7,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
-from email.utils import formatdate
 
 from callstream import kafka_clients, topics
 from callstream.settings import Settings
 from dialer import ledger as lg
 from emulator import FaultSettings
 from tests.dialer.conftest import Emu, Sink
-from tests.dialer.fake_twilio import FakeTwilio
 from tests.dialer.harness import (
     ThreadDialer,
     assert_gap_rule,
@@ -25,6 +23,7 @@ from tests.dialer.harness import (
     outcomes,
     with_twilio,
 )
+from tests.dialer.planned_twilio import PlannedEmulator
 from tests.helpers import ACCOUNT_SID, wait_until
 
 
@@ -111,7 +110,7 @@ def test_emulator_faults_are_retried_or_dead_lettered(
 
 
 def test_retries_rejections_and_a_5xx_that_created_the_call(
-    settings: Settings, fake: tuple[FakeTwilio, str]
+    settings: Settings, fake: tuple[PlannedEmulator, str]
 ) -> None:
     f, url = fake
     s = with_twilio(settings, url, cps=10)
@@ -147,7 +146,7 @@ def test_retries_rejections_and_a_5xx_that_created_the_call(
 
 
 def test_malformed_records_and_duplicate_ids(
-    settings: Settings, fake: tuple[FakeTwilio, str]
+    settings: Settings, fake: tuple[PlannedEmulator, str]
 ) -> None:
     f, url = fake
     s = with_twilio(settings, url, cps=10)
@@ -168,22 +167,16 @@ def test_malformed_records_and_duplicate_ids(
     assert sorted(dialed_ids(f.received())) == sorted([a.to, b.to])
 
 
-def test_sendings_left_by_another_owner(settings: Settings, fake: tuple[FakeTwilio, str]) -> None:
+def test_sendings_left_by_another_owner(
+    settings: Settings, fake: tuple[PlannedEmulator, str]
+) -> None:
     """A crashed owner's `sending` becomes in-doubt (reconciled through GET /Calls), never
     a second dial; a recent one is waited for; its last send paces the new owner."""
     f, url = fake
     s = with_twilio(settings, url, cps=10)
     lost, found, slow, after = make_requests(4)
     now = time.time()
-    f.calls.append(
-        {
-            "sid": "CA" + "9" * 32,
-            "to": found.to,
-            "from": found.from_,
-            "status": "completed",
-            "date_created": formatdate(now - 100, usegmt=True),
-        }
-    )
+    found_sid = f.seed(found.to, found.from_)  # a call that exists before the takeover
     p = kafka_clients.make_producer(s, "test-old-owner", linger_ms=0)
     ledger_topic = s.topic(topics.DIALER_LEDGER)
     try:
@@ -229,7 +222,7 @@ def test_sendings_left_by_another_owner(settings: Settings, fake: tuple[FakeTwil
     assert by_id[lost.id]["call_sid"] is None
     assert by_id[found.id]["result"] == "in-doubt"
     assert by_id[found.id]["reconciliation"] == "matched"
-    assert by_id[found.id]["call_sid"] == "CA" + "9" * 32
+    assert by_id[found.id]["call_sid"] == found_sid
     assert by_id[slow.id]["call_sid"] == "CA" + "7" * 32
     assert by_id[after.id]["result"] == "created"
     assert [d["id"] for d in dls] == [lost.id]
@@ -240,7 +233,7 @@ def test_sendings_left_by_another_owner(settings: Settings, fake: tuple[FakeTwil
 
 
 def test_two_dialers_that_both_think_they_own_the_partition(
-    settings: Settings, fake: tuple[FakeTwilio, str]
+    settings: Settings, fake: tuple[PlannedEmulator, str]
 ) -> None:
     """A zombie that still believes it owns a partition (simulated by a second consumer
     group) competes with the real owner: the ledger fence keeps the gap rule and one dial

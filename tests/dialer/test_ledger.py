@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dialer import decisions as dc
 from dialer import ledger as lg
 
 ACCOUNTS = ["AC" + "1" * 32, "AC" + "2" * 32]
@@ -167,7 +168,7 @@ def test_the_first_outcome_counts_and_nothing_reopens_it(data: Any, r1: str, r2:
     e = s.get(h.account, h.rid)
     assert e is not None and e.phase is lg.Phase.DONE
     assert (e.result, e.call_sid) == (r1, "CA1")
-    assert lg.decide(e, T0 + 5000, 20)[0] is lg.Action.SKIP
+    assert dc.decide(e, T0 + 5000, 20)[0] is dc.Action.SKIP
 
 
 @given(interleaved(), st.floats(0, 5000))
@@ -177,14 +178,14 @@ def test_decide_never_sends_a_request_with_an_unresolved_or_final_record(
     hs, merged = data
     s = fold(merged)
     for h in hs:
-        action, until = lg.decide(s.get(h.account, h.rid), T0 + later, 20.0)
+        action, until = dc.decide(s.get(h.account, h.rid), T0 + later, 20.0)
         if h.phase in (lg.Phase.NEW, lg.Phase.RETRYING):
-            assert action is lg.Action.SEND
+            assert action is dc.Action.SEND
         elif h.phase is lg.Phase.DONE:
-            assert action is lg.Action.SKIP
+            assert action is dc.Action.SKIP
         else:
-            assert action in (lg.Action.WAIT, lg.Action.RECONCILE)
-            if action is lg.Action.WAIT:
+            assert action in (dc.Action.WAIT, dc.Action.RECONCILE)
+            if action is dc.Action.WAIT:
                 assert until > T0 + later
 
 

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from callstream import kafka_clients
 from callstream.settings import Settings
 from dialer.app import create_app as dialer_app
+from dialer.bootstrap import build
 from dialer.twilio_api import TwilioCalls
-from dialer.worker import Dialer
 from emulator import EmulatorConfig, FaultSettings
 from emulator import create_app as emulator_app
 from tests.fuzz.support import (
@@ -212,7 +212,7 @@ def test_fuzz_emulator() -> None:
 def test_fuzz_dialer_health(settings: Settings) -> None:
     profile = kafka_clients.TANSU if settings.kafka_profile == "tansu" else kafka_clients.KAFKA
     calls = TwilioCalls(ACCOUNT_SID, AUTH_TOKEN, "http://127.0.0.1:9", timeout_s=2)
-    dialer = Dialer(settings, profile, calls)
+    dialer = build(settings, profile=profile, calls=calls)
     routes = {
         "GET /livez": ("/livez", ["GET"]),
         "GET /readyz": ("/readyz", ["GET"]),

@@ -145,9 +145,9 @@ def test_dialer_sets_poison_requests_aside_and_goes_on(settings: Settings) -> No
     ``dialer.dead-letter`` once, and the good requests behind them are placed."""
     from dataclasses import replace
 
-    from tests.dialer.fake_twilio import FakeTwilio
     from tests.dialer.harness import ThreadDialer, dead_letters, make_requests, outcomes
-    from tests.helpers import ACCOUNT_SID, AUTH_TOKEN, ServedApp
+    from tests.dialer.planned_twilio import PlannedEmulator
+    from tests.helpers import ACCOUNT_SID, AUTH_TOKEN
 
     good = make_requests(3)
     valid = good[0].to_json()
@@ -157,9 +157,9 @@ def test_dialer_sets_poison_requests_aside_and_goes_on(settings: Settings) -> No
         valid[: len(valid) // 2],  # truncated
         b"\xff\xfe" + valid,  # not UTF-8
     ]
-    fake = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN)
-    with ServedApp(fake.app) as served:
-        s = replace(settings, twilio_api_url=served.url, cps=10)
+    fake = PlannedEmulator(ACCOUNT_SID, AUTH_TOKEN)
+    with fake.serve() as url:
+        s = replace(settings, twilio_api_url=url, cps=10)
         producer = kafka_clients.make_producer(s, "fuzz-dialer", max_request_size=8 * 1024 * 1024)
         try:
             topic = s.topic(topics.DIALER_REQUESTS)
@@ -169,7 +169,7 @@ def test_dialer_sets_poison_requests_aside_and_goes_on(settings: Settings) -> No
             producer.flush(30)
         finally:
             producer.close(timeout=5)
-        with ThreadDialer(s, served.url):
+        with ThreadDialer(s, url):
             outs = outcomes(s, expect=4, timeout=60)
             dls = dead_letters(s, expect=len(poison))
     placed = {o["id"] for o in outs if o["result"] == "created"}

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dialer.errors import Backoff, Failure, Verdict, classify
+from dialer.retry import Backoff, Failure, Verdict, classify
 
 
 @pytest.mark.parametrize(
