@@ -9,7 +9,7 @@ Variants, each served by uvicorn (uvloop + httptools) in a process of its own:
 (a) ``bare``: a Starlette endpoint that parses the form (``request.form()``) and answers 204.
 (b) ``naive``: what most projects write: ``request.form()``, ``RequestValidator.validate``,
     then ``producer.send(...).get()`` in Starlette's thread pool per request.
-(c) ``ingest``: ``ingest.app.create_app`` (signature, checks, envelope, Kafka ack or spool).
+(c) ``ingest``: ``ingest.bootstrap.create_app`` (signature, checks, envelope, Kafka ack or spool).
 (d) ``ceiling``: kafka-python alone producing the same records (futures + ``flush()``) with
     the same producer settings as (c).
 
@@ -166,7 +166,7 @@ def serve(variant: str, port: int, bootstrap: str, prefix: str, spool: str) -> N
         app = naive_app(settings)
     elif variant == "ingest":
         from callstream import logs
-        from ingest.app import create_app
+        from ingest.bootstrap import create_app
 
         logs.configure("ingest", "WARNING")
         # an experiment knob: the ingest producer's linger (ingest's default is 1 ms)

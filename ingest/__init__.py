@@ -4,5 +4,5 @@ Modules, by what they hold: :mod:`ingest.callback` (parsing and checking a callb
 pure), :mod:`ingest.signature` (``X-Twilio-Signature``), :mod:`ingest.spool` (the durable
 local spool), :mod:`ingest.publisher` (Kafka with the spool behind it),
 :mod:`ingest.metrics`, :mod:`ingest.status` (the callback route), :mod:`ingest.voice`,
-:mod:`ingest.dial`, :mod:`ingest.app` (wiring) and :mod:`ingest.cli`.
+:mod:`ingest.dial`, :mod:`ingest.bootstrap` (wiring) and :mod:`ingest.cli`.
 """

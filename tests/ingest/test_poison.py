@@ -31,8 +31,9 @@ from callstream import envelope, topics
 from callstream.broker import free_port
 from callstream.httplimits import HttpLimits
 from callstream.settings import Settings
-from ingest.app import create_app
+from ingest.bootstrap import create_app
 from ingest.metrics import IngestMetrics
+from ingest.producer_port import KafkaProducerFactory
 from ingest.publisher import Publisher, Rejected
 from ingest.records import MAX_RECORD, record_problem, row_problem
 from ingest.spool import Spool
@@ -110,7 +111,7 @@ def test_an_unproducible_record_is_never_spooled(settings: Settings) -> None:
     """Kafka up or known down: over ``MAX_RECORD`` is refused before the spool."""
 
     async def scenario() -> None:
-        pub = Publisher(settings, IngestMetrics())
+        pub = Publisher(settings, IngestMetrics(), KafkaProducerFactory(settings))
         await pub.start()
         try:
             with pytest.raises(Rejected) as e:

@@ -1,0 +1,40 @@
+"""The unit tier's rule, enforced: no broker, no network, no subprocess.
+
+Every test under tests/unit runs with socket connects and binds and process starts
+replaced by a failure naming the rule, so a test that strays from the tier fails instead of
+quietly needing a broker (``KAFKA_BOOTSTRAP_SERVERS`` may even point at a closed port).
+Socket pairs stay allowed: asyncio's event loop wakes itself through one.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+
+class OutsideTheUnitTier(AssertionError):
+    """A unit test reached outside the process."""
+
+
+def _refuse(what: str) -> Any:
+    def refused(*_args: Any, **_kwargs: Any) -> Any:
+        raise OutsideTheUnitTier(
+            f"tests/unit needs no network and no subprocess, but this test {what}; "
+            "fake the port (see docs/architecture.md) or move the test to the integration tier"
+        )
+
+    return refused
+
+
+@pytest.fixture(autouse=True)
+def _unit_tier_stays_in_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(socket.socket, "connect", _refuse("opened a connection"))
+    monkeypatch.setattr(socket.socket, "connect_ex", _refuse("opened a connection"))
+    monkeypatch.setattr(socket.socket, "bind", _refuse("bound a port"))
+    monkeypatch.setattr(socket, "getaddrinfo", _refuse("looked up a host name"))
+    monkeypatch.setattr(subprocess.Popen, "__init__", _refuse("started a subprocess"))
+    yield
