@@ -15,13 +15,16 @@ from typing import Any
 
 import pytest
 
+pytest_plugins = ["pytester"]  # tests/unit/test_tier_guard.py runs the guard in-process
+
 
 class OutsideTheUnitTier(AssertionError):
     """A unit test reached outside the process."""
 
 
-def _refuse(what: str) -> Any:
+def _refuse(what: str, seen: list[str]) -> Any:
     def refused(*_args: Any, **_kwargs: Any) -> Any:
+        seen.append(what)
         raise OutsideTheUnitTier(
             f"tests/unit needs no network and no subprocess, but this test {what}; "
             "fake the port (see docs/architecture.md) or move the test to the integration tier"
@@ -31,10 +34,16 @@ def _refuse(what: str) -> Any:
 
 
 @pytest.fixture(autouse=True)
-def _unit_tier_stays_in_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(socket.socket, "connect", _refuse("opened a connection"))
-    monkeypatch.setattr(socket.socket, "connect_ex", _refuse("opened a connection"))
-    monkeypatch.setattr(socket.socket, "bind", _refuse("bound a port"))
-    monkeypatch.setattr(socket, "getaddrinfo", _refuse("looked up a host name"))
-    monkeypatch.setattr(subprocess.Popen, "__init__", _refuse("started a subprocess"))
-    yield
+def unit_tier_guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Refuse, and remember: product code catches broad exceptions around its ports (a
+    failed connect means "Kafka is down, spool it"), so the refusal alone could pass
+    unnoticed; the test fails at teardown all the same."""
+    seen: list[str] = []
+    monkeypatch.setattr(socket.socket, "connect", _refuse("opened a connection", seen))
+    monkeypatch.setattr(socket.socket, "connect_ex", _refuse("opened a connection", seen))
+    monkeypatch.setattr(socket.socket, "bind", _refuse("bound a port", seen))
+    monkeypatch.setattr(socket, "getaddrinfo", _refuse("looked up a host name", seen))
+    monkeypatch.setattr(subprocess.Popen, "__init__", _refuse("started a subprocess", seen))
+    yield seen
+    if seen:
+        pytest.fail(f"outside the unit tier: this test {', '.join(dict.fromkeys(seen))}")
