@@ -12,6 +12,7 @@ Its ports, each replaceable by an in-memory fake (tests/unit/ingest):
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from callstream.errors import StartupError
 from callstream.settings import Settings, SettingsError
 from callstream.timefmt import now_iso
 from callstream.web import JSON_HTTP_ERRORS, health_routes, only_declared_methods
@@ -27,6 +29,7 @@ from ingest.metrics import IngestMetrics
 from ingest.producer_port import KafkaProducerFactory, ProducerFactory
 from ingest.publisher import Publisher
 from ingest.signature import SignatureChecker
+from ingest.spool import Spool
 from ingest.status import StatusCallbackRoute
 from ingest.twilio_request import TwilioRequestReader
 from ingest.voice import VoiceRoute
@@ -68,6 +71,18 @@ def voip_config(settings: Settings) -> VoipConfig:
             "clients' calls show as their caller ID"
         )
     return VoipConfig(settings.forward_to, settings.caller_id, settings.dial_allow)
+
+
+def check_spool(settings: Settings) -> None:
+    """Raise :class:`StartupError` unless the spool file can be opened (created if new):
+    a service that cannot spool must say so in one line before it serves, rather than
+    fail in its lifespan with a traceback."""
+    try:
+        Spool(settings.spool).close()
+    except (OSError, sqlite3.Error) as e:
+        raise StartupError(
+            f"cannot open the spool {settings.spool} (CALLSTREAM_SPOOL): {e}"
+        ) from None
 
 
 def create_app(

@@ -11,11 +11,10 @@ from __future__ import annotations
 import socket
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
-
-pytest_plugins = ["pytester"]  # tests/unit/test_tier_guard.py runs the guard in-process
 
 
 class OutsideTheUnitTier(AssertionError):
@@ -33,17 +32,26 @@ def _refuse(what: str, seen: list[str]) -> Any:
     return refused
 
 
-@pytest.fixture(autouse=True)
-def unit_tier_guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+@contextmanager
+def in_process_only() -> Iterator[list[str]]:
     """Refuse, and remember: product code catches broad exceptions around its ports (a
     failed connect means "Kafka is down, spool it"), so the refusal alone could pass
-    unnoticed; the test fails at teardown all the same."""
+    unnoticed; leaving the block fails all the same."""
     seen: list[str] = []
-    monkeypatch.setattr(socket.socket, "connect", _refuse("opened a connection", seen))
-    monkeypatch.setattr(socket.socket, "connect_ex", _refuse("opened a connection", seen))
-    monkeypatch.setattr(socket.socket, "bind", _refuse("bound a port", seen))
-    monkeypatch.setattr(socket, "getaddrinfo", _refuse("looked up a host name", seen))
-    monkeypatch.setattr(subprocess.Popen, "__init__", _refuse("started a subprocess", seen))
-    yield seen
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", _refuse("opened a connection", seen))
+        mp.setattr(socket.socket, "connect_ex", _refuse("opened a connection", seen))
+        mp.setattr(socket.socket, "bind", _refuse("bound a port", seen))
+        mp.setattr(socket, "getaddrinfo", _refuse("looked up a host name", seen))
+        mp.setattr(subprocess.Popen, "__init__", _refuse("started a subprocess", seen))
+        yield seen
     if seen:
         pytest.fail(f"outside the unit tier: this test {', '.join(dict.fromkeys(seen))}")
+
+
+@pytest.fixture(autouse=True)
+def unit_tier_guard() -> Iterator[list[str]]:
+    """Every unit test runs :func:`in_process_only`; a test that means to trip it (the
+    guard's own tests) clears the list it gets."""
+    with in_process_only() as seen:
+        yield seen
