@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kafka.errors import MessageSizeTooLargeError
 from starlette.applications import Starlette
 
 from callstream.settings import Settings
@@ -107,6 +108,11 @@ class FakeProducerFactory:
             raise ConnectionError("no Kafka broker answers (fake)")
         self.made += 1
         return self.first.pop(0) if self.first else self.producer
+
+
+def size_refusal() -> BaseException:
+    """What kafka-python fails a record with when the broker refuses its size."""
+    return MessageSizeTooLargeError("the broker refuses the record's size (fake)")
 
 
 def unit_settings(tmp: Path, **extra: Any) -> Settings:

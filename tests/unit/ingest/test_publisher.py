@@ -11,7 +11,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from kafka.errors import MessageSizeTooLargeError
 
 from callstream import topics
 from ingest.metrics import IngestMetrics
@@ -26,6 +25,7 @@ from tests.unit.ingest.fakes import (
     FakeProducerFactory,
     InProcess,
     running_ingest,
+    size_refusal,
     unit_settings,
     until,
 )
@@ -89,7 +89,7 @@ def test_no_acknowledgement_in_time_spools_and_drops_the_producer(tmp_path: Path
 
 def test_a_record_kafka_refuses_is_answered_413_and_never_spooled(tmp_path: Path) -> None:
     settings = unit_settings(tmp_path)
-    factory = FakeProducerFactory(producer=FakeProducer("fail", MessageSizeTooLargeError("big")))
+    factory = FakeProducerFactory(producer=FakeProducer("fail", size_refusal()))
 
     async def scenario() -> tuple[Answer, str]:
         async with running_ingest(settings, factory) as (app, client):
