@@ -209,7 +209,7 @@ def naive_app(settings: Any) -> Any:
     from starlette.routing import Route
     from twilio.request_validator import RequestValidator
 
-    from callstream import envelope, kafka_clients, topics
+    from callstream import envelope, kafka_clients, timefmt, topics
 
     validator = RequestValidator(AUTH_TOKEN)
     topic = settings.topic(topics.CALL_STATUS)
@@ -221,7 +221,7 @@ def naive_app(settings: Any) -> Any:
         if not validator.validate(url, form, request.headers.get("X-Twilio-Signature", "")):
             return Response(status_code=403)
         params = [[k, str(v)] for k, v in form.multi_items()]
-        value = envelope.encode(envelope.utc_now_iso(), "POST", url, params, None)
+        value = envelope.encode(timefmt.now_iso(), "POST", url, params, None)
         key = str(form["CallSid"]).encode()
         await run_in_threadpool(lambda: state["p"].send(topic, key=key, value=value).get(10))
         return Response(status_code=204)
@@ -400,7 +400,7 @@ async def fixed_rate(
 
 def ceiling(settings: Any, data: Path, n: int) -> float:
     """Records/s of kafka-python alone: the same envelopes, futures + flush()."""
-    from callstream import envelope, kafka_clients, topics
+    from callstream import envelope, kafka_clients, timefmt, topics
     from ingest.callback import parse_pairs
 
     topic = settings.topic(topics.CALL_STATUS)
@@ -412,7 +412,7 @@ def ceiling(settings: Any, data: Path, n: int) -> float:
         records.append(
             (
                 sid.encode(),
-                envelope.encode(envelope.utc_now_iso(), "POST", PUBLIC + PATH, params, None),
+                envelope.encode(timefmt.now_iso(), "POST", PUBLIC + PATH, params, None),
             )
         )
     producer = kafka_clients.make_producer(settings, "bench-ceiling")
