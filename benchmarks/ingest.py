@@ -9,7 +9,7 @@ Variants, each served by uvicorn (uvloop + httptools) in a process of its own:
 (a) ``bare``: a Starlette endpoint that parses the form (``request.form()``) and answers 204.
 (b) ``naive``: what most projects write: ``request.form()``, ``RequestValidator.validate``,
     then ``producer.send(...).get()`` in Starlette's thread pool per request.
-(c) ``ingest``: ``ingest.app.create_app`` (signature, checks, envelope, Kafka ack or spool).
+(c) ``ingest``: ``ingest.bootstrap.create_app`` (signature, checks, envelope, Kafka ack or spool).
 (d) ``ceiling``: kafka-python alone producing the same records (futures + ``flush()``) with
     the same producer settings as (c).
 
@@ -166,7 +166,7 @@ def serve(variant: str, port: int, bootstrap: str, prefix: str, spool: str) -> N
         app = naive_app(settings)
     elif variant == "ingest":
         from callstream import logs
-        from ingest.app import create_app
+        from ingest.bootstrap import create_app
 
         logs.configure("ingest", "WARNING")
         # an experiment knob: the ingest producer's linger (ingest's default is 1 ms)
@@ -209,7 +209,7 @@ def naive_app(settings: Any) -> Any:
     from starlette.routing import Route
     from twilio.request_validator import RequestValidator
 
-    from callstream import envelope, kafka_clients, topics
+    from callstream import envelope, kafka_clients, timefmt, topics
 
     validator = RequestValidator(AUTH_TOKEN)
     topic = settings.topic(topics.CALL_STATUS)
@@ -221,7 +221,7 @@ def naive_app(settings: Any) -> Any:
         if not validator.validate(url, form, request.headers.get("X-Twilio-Signature", "")):
             return Response(status_code=403)
         params = [[k, str(v)] for k, v in form.multi_items()]
-        value = envelope.encode(envelope.utc_now_iso(), "POST", url, params, None)
+        value = envelope.encode(timefmt.now_iso(), "POST", url, params, None)
         key = str(form["CallSid"]).encode()
         await run_in_threadpool(lambda: state["p"].send(topic, key=key, value=value).get(10))
         return Response(status_code=204)
@@ -400,7 +400,7 @@ async def fixed_rate(
 
 def ceiling(settings: Any, data: Path, n: int) -> float:
     """Records/s of kafka-python alone: the same envelopes, futures + flush()."""
-    from callstream import envelope, kafka_clients, topics
+    from callstream import envelope, kafka_clients, timefmt, topics
     from ingest.callback import parse_pairs
 
     topic = settings.topic(topics.CALL_STATUS)
@@ -412,7 +412,7 @@ def ceiling(settings: Any, data: Path, n: int) -> float:
         records.append(
             (
                 sid.encode(),
-                envelope.encode(envelope.utc_now_iso(), "POST", PUBLIC + PATH, params, None),
+                envelope.encode(timefmt.now_iso(), "POST", PUBLIC + PATH, params, None),
             )
         )
     producer = kafka_clients.make_producer(settings, "bench-ceiling")

@@ -21,6 +21,7 @@ from typing import IO
 
 from callstream.errors import StartupError
 from callstream.procs import child_preexec
+from callstream.reach import unreachable
 
 BIN_ENV = "CALLSTREAM_TANSU_BIN"
 
@@ -125,10 +126,7 @@ class EmbeddedBroker:
                     f"embedded broker exited (status {self.proc.returncode}) while starting "
                     f"on port {self.port}; the port may be in use: {self.log_tail()}"
                 )
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.2):
-                    pass
-            except OSError:
+            if unreachable(self.bootstrap, timeout_s=0.2):
                 time.sleep(0.01)
                 continue
             # Someone answers on the port; give a broker that lost the race for it time to

@@ -58,11 +58,13 @@ def enqueue(settings: Any) -> list[str]:
                 },
                 settings.twilio_account_sid,
             )
-            producer.send(
+            kafka_clients.produce_and_wait(
+                producer,
                 settings.topic(topics.DIALER_REQUESTS),
-                key=req.account_sid.encode(),
-                value=req.to_json(),
-            ).get(timeout=10)
+                req.to_json(),
+                req.account_sid.encode(),
+                timeout_s=10,
+            )
             ids.append(req.id)
     finally:
         producer.close()

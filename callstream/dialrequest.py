@@ -11,8 +11,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from callstream.envelope import utc_now_iso
 from callstream.ids import is_account_sid, is_e164
+from callstream.timefmt import now_iso
 
 SCHEMA_VERSION = 1
 EVENTS: tuple[str, ...] = ("initiated", "ringing", "answered", "completed")
@@ -71,7 +71,7 @@ def from_input(obj: Any, account_sid: str, requested_at: str | None = None) -> D
         rid = uuid.uuid4().hex
     elif not isinstance(rid, str) or not 0 < len(rid) <= MAX_ID or not rid.isprintable():
         raise DialRequestError(f"'id' must be a printable string of 1 to {MAX_ID} characters")
-    return _build(obj, rid, account_sid, requested_at or utc_now_iso())
+    return _build(obj, rid, account_sid, requested_at or now_iso())
 
 
 def from_record(raw: bytes | str) -> DialRequest:

@@ -103,6 +103,22 @@ def make_producer(settings: Settings, client_id: str, **overrides: Any) -> Kafka
     )
 
 
+def produce_and_wait(
+    producer: KafkaProducer,
+    topic: str,
+    value: bytes,
+    key: bytes | None = None,
+    *,
+    timeout_s: float,
+    partition: int | None = None,
+) -> Any:
+    """Send one record and block until the broker acknowledges it; return its
+    ``RecordMetadata`` (offset, partition), or raise what the send failed with
+    (``KafkaTimeoutError`` when no acknowledgement comes within ``timeout_s``). For
+    one-shot commands and writers that must know a record is durable before going on."""
+    return producer.send(topic, value=value, key=key, partition=partition).get(timeout=timeout_s)
+
+
 def consumer_config(profile: BrokerProfile, **overrides: Any) -> dict[str, Any]:
     cfg: dict[str, Any] = {
         "session_timeout_ms": profile.session_timeout_ms,

@@ -1,4 +1,6 @@
-"""Is the broker there? A quick answer for one-shot commands.
+"""Is the broker there? A quick answer for one-shot commands and reconnecting services.
+
+The one broker probe of the product (``unreachable``, ``probe``, ``require_broker``).
 
 kafka-python gives up on a dead bootstrap list only after its own timeouts (about 30 s for
 a producer's metadata, with a traceback's worth of log lines meanwhile). A command someone
@@ -53,6 +55,15 @@ def _probe(host: str, port: int, timeout_s: float) -> str:
     if correlation != 1 or not 4 <= size <= 1 << 20:
         return "something answers there, but not a Kafka broker"
     return ""
+
+
+def probe(bootstrap: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Raise ConnectionError unless some address of ``bootstrap`` answers a Kafka request.
+    Cheap, and it spares building Kafka clients (and their failed sockets) while the broker
+    is down: services call it before each reconnection attempt."""
+    why = unreachable(bootstrap, timeout_s)
+    if why:
+        raise ConnectionError(f"no Kafka broker answers at {bootstrap}: {why}")
 
 
 def require_broker(

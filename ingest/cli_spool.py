@@ -131,14 +131,15 @@ def _list(spool: Any, as_json: bool) -> int:
 def _retry(spool: Any, rows: list[Any], settings: Any, args: argparse.Namespace) -> int:
     from callstream import kafka_clients
     from callstream.errors import CliError
-    from ingest.producer import probe, reason
+    from callstream.reach import probe
+    from ingest.producer import reason
 
     if not rows:
         print("nothing set aside")
         return 0
     settings.require("kafka_bootstrap_servers")
     try:
-        probe(kafka_clients.bootstrap(settings))
+        probe(kafka_clients.bootstrap(settings), timeout_s=1.0)
         admin = kafka_clients.make_admin(settings)
         try:
             existing = set(admin.list_topics())
@@ -157,7 +158,9 @@ def _retry(spool: Any, rows: list[Any], settings: Any, args: argparse.Namespace)
     try:
         for r in rows:
             try:
-                producer.send(r.topic, value=r.value, key=r.key).get(timeout=args.timeout)
+                kafka_clients.produce_and_wait(
+                    producer, r.topic, r.value, r.key, timeout_s=args.timeout
+                )
             except Exception as e:
                 failed += 1
                 print(f"id {r.id}: not produced: {reason(e)}", file=sys.stderr)

@@ -7,16 +7,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import time
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from kafka import KafkaProducer
 from kafka.errors import KafkaTimeoutError
 
 from ingest.metrics import IngestMetrics
+from ingest.producer_port import Producer
 
 log = logging.getLogger("callstream.ingest")
 
@@ -90,11 +89,11 @@ class Outbox:
     def __init__(self, loop: asyncio.AbstractEventLoop, bridge: Bridge) -> None:
         self._loop = loop
         self._bridge = bridge
-        self._items: list[tuple[KafkaProducer, str, bytes, bytes, asyncio.Future[None], float]] = []
+        self._items: list[tuple[Producer, str, bytes, bytes, asyncio.Future[None], float]] = []
         self._scheduled = False
 
     def send(
-        self, producer: KafkaProducer, topic: str, key: bytes, value: bytes
+        self, producer: Producer, topic: str, key: bytes, value: bytes
     ) -> asyncio.Future[None]:
         afut: asyncio.Future[None] = self._loop.create_future()
         self._items.append((producer, topic, key, value, afut, time.perf_counter()))
@@ -136,26 +135,12 @@ def expire(afut: asyncio.Future[None]) -> None:
         afut.set_exception(TimeoutError("no acknowledgement from Kafka in time"))
 
 
-def probe(bootstrap: str, timeout_s: float = 1.0) -> None:
-    """Raise ConnectionError unless some bootstrap server accepts a TCP connection. Cheap,
-    and it spares building Kafka clients (and their failed sockets) while the broker is
-    down."""
-    for server in bootstrap.split(","):
-        host, _, port = server.strip().rpartition(":")
-        try:
-            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
-                return
-        except OSError:
-            continue
-    raise ConnectionError(f"no Kafka broker accepts connections at {bootstrap}")
-
-
-def send_one(producer: KafkaProducer, topic: str, key: bytes, value: bytes) -> Any:
+def send_one(producer: Producer, topic: str, key: bytes, value: bytes) -> Any:
     return producer.send(topic, value=value, key=key)
 
 
 async def send_rows(
-    producer: KafkaProducer,
+    producer: Producer,
     bridge: Bridge,
     rows: Sequence[tuple[int, str, bytes | None, bytes]],
     timeout_s: float,
@@ -183,7 +168,7 @@ async def send_rows(
     return out
 
 
-def close_producer(producer: KafkaProducer, timeout: float) -> None:
+def close_producer(producer: Producer, timeout: float) -> None:
     """Close, failing what is still unsent after ``timeout``.
 
     kafka-python's ``close`` flushes first and, when the flush times out, raises before it

@@ -32,9 +32,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaProducer
-
-from callstream import kafka_clients, topics
+from callstream import topics
 from callstream.archive_gate import ack_gate
 from callstream.settings import Settings
 from ingest.metrics import IngestMetrics
@@ -43,14 +41,13 @@ from ingest.producer import (
     Outbox,
     close_producer,
     expire,
-    probe,
     reason,
     send_one,
     send_rows,
 )
+from ingest.producer_port import Producer, ProducerFactory
 from ingest.records import (
     RecordProblem,
-    check_producer_limit,
     record_problem,
     row_problem,
     size_problem,
@@ -76,32 +73,26 @@ class Rejected(Exception):
 
 
 class Publisher:
+    """``producer_factory`` is the Kafka port (``ingest.producer_port``): the publisher
+    asks it for a producer at start and after each time the broker was found down."""
+
     def __init__(
         self,
         settings: Settings,
         metrics: IngestMetrics,
+        producer_factory: ProducerFactory,
         *,
         ack_timeout_s: float = 2.0,
         drain_batch: int = 500,
-        client_id: str = "callstream-ingest",
-        producer_options: dict[str, Any] | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.topic = settings.topic(topics.CALL_STATUS)
         self.ack_timeout_s = ack_timeout_s
         self.drain_batch = drain_batch
-        self.client_id = client_id
-        # linger 1 ms rather than the shared 5: each callback's answer waits for its batch,
-        # and batches fill anyway from the records handed over per loop iteration and
-        # those waiting while a produce request is in flight (measured: lower latency at
-        # 200/s, and as much or more throughput at saturation; docs/benchmarks.md)
-        self.producer_options = {"max_block_ms": 2000, "linger_ms": 1, **(producer_options or {})}
-        check_producer_limit(
-            kafka_clients.producer_config(**self.producer_options)["max_request_size"]
-        )
+        self._new_producer = producer_factory
         self.spool: Spool | None = None
-        self.producer: KafkaProducer | None = None
+        self.producer: Producer | None = None
         self.spooling = False  # broker known down, or the spool is not empty
         self.depth = 0  # records in the spool, committed or being committed
         self.dead = 0  # spooled records set aside (Kafka refused them), as last counted
@@ -165,34 +156,6 @@ class Publisher:
             await loop.run_in_executor(self._spool_exec, self.spool.close)
         self._spool_exec.shutdown(wait=True)
         self._kafka_exec.shutdown(wait=True)
-
-    def _new_producer(self) -> KafkaProducer:
-        """Runs in a thread. Refuses to produce to a topic that does not exist: kafka-python
-        would auto-create it with the broker's default partition count."""
-        probe(kafka_clients.bootstrap(self.settings))
-        admin = KafkaAdminClient(
-            bootstrap_servers=kafka_clients.bootstrap(self.settings),
-            client_id=self.client_id + "-admin",
-            request_timeout_ms=5000,
-        )
-        try:
-            existing = set(admin.list_topics())
-        finally:
-            admin.close()
-        if self.topic not in existing:
-            raise LookupError(f"topic {self.topic} does not exist (run 'callstream topics')")
-        producer = kafka_clients.make_producer(
-            self.settings, self.client_id, **self.producer_options
-        )
-        try:
-            producer.partitions_for(self.topic)  # metadata cached: send() will not block
-            dial_topic = self.settings.topic(topics.DIALER_REQUESTS)
-            if dial_topic in existing:
-                producer.partitions_for(dial_topic)
-        except BaseException:
-            producer.close(timeout=0)
-            raise
-        return producer
 
     # -- the callback path ------------------------------------------------------------
     async def publish(self, key: bytes, value: bytes) -> str:

@@ -8,15 +8,15 @@ import logging
 
 from callstream import logs, web
 from callstream.settings import Settings
-from ingest.app import REQUIRED, create_app
+from ingest.bootstrap import check_spool, create_app
 
 log = logging.getLogger("callstream.ingest")
 
 
 def run_service(settings: Settings, host: str, port: int) -> None:
-    settings.require(*REQUIRED)
+    app = create_app(settings, bind_host=host)  # checks the settings first
+    check_spool(settings)
     logs.configure("ingest", settings.log_level)
-    app = create_app(settings, bind_host=host)
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     log.info("starting", extra={"settings": settings.redacted(), "loop": loop, "http": "httptools"})
     web.serve(app, host, port, "ingest", loop=loop)

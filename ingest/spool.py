@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from callstream.envelope import utc_now_iso
 from callstream.sqlitetx import write_transaction
+from callstream.timefmt import now_iso
 
 Row = tuple[str, bytes | None, bytes]  # topic, key, value
 StoredRow = tuple[int, str, bytes | None, bytes]  # id, topic, key, value
@@ -85,7 +85,7 @@ class Spool:
 
     def set_aside(self, rows: Sequence[tuple[StoredRow, str]]) -> None:
         """Move ``rows`` (each with its reason) from the spool to ``spool_dead``, at once."""
-        now = utc_now_iso()
+        now = now_iso()
         with write_transaction(self._db):
             self._db.executemany(
                 "INSERT OR REPLACE INTO spool_dead (id, topic, key, value, reason, set_aside_at)"

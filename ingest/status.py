@@ -8,10 +8,11 @@ nothing of Request/Response but the raw body and headers.
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Callable
 from typing import Any
 
 from callstream import envelope
+from callstream.timefmt import now_iso
 from callstream.web import error
 from ingest.callback import CallbackError
 from ingest.metrics import IngestMetrics
@@ -34,27 +35,18 @@ _OUTCOME = {
 }
 
 
-_clock: list[Any] = [-1, ""]  # the last whole second seen, and its formatted date part
-
-
-def received_at() -> str:
-    """Now as ``2026-11-25T12:00:00.123456Z`` (the envelope's form), formatting the date
-    part once per second."""
-    t = time.time()
-    sec = int(t)
-    if sec != _clock[0]:
-        _clock[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
-        _clock[0] = sec
-    return f"{_clock[1]}.{int((t - sec) * 1_000_000):06d}Z"
-
-
 class StatusCallbackRoute:
     def __init__(
-        self, reader: TwilioRequestReader, publisher: Publisher, metrics: IngestMetrics
+        self,
+        reader: TwilioRequestReader,
+        publisher: Publisher,
+        metrics: IngestMetrics,
+        clock: Callable[[], str] = now_iso,
     ) -> None:
         self.reader = reader
         self.publisher = publisher
         self.metrics = metrics
+        self.clock = clock  # the envelope's received_at (callstream.timefmt form)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["method"] not in ("GET", "POST"):  # HEAD too: only what the docs name
@@ -69,7 +61,7 @@ class StatusCallbackRoute:
         except ClientGone:
             return
         value = envelope.encode(
-            received_at(), req.method, req.url, req.params, req.idempotency_token
+            self.clock(), req.method, req.url, req.params, req.idempotency_token
         )
         try:
             outcome = await self.publisher.publish(req.identity.call_sid.encode(), value)

@@ -18,7 +18,10 @@ class ClientGone(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class SignedRequest:
+class CheckedRequest:
+    """A request from Twilio whose signature and account ingest has checked (the
+    emulator's outgoing, signed request is :class:`emulator.signing.SignedRequest`)."""
+
     method: str
     url: str  # the URL the signature was checked against
     params: list[list[str]]
@@ -32,7 +35,7 @@ class TwilioRequestReader:
         self.public_base = public_base.rstrip("/")
         self.account_sid = account_sid
 
-    async def read(self, scope: dict[str, Any], receive: Any) -> SignedRequest:
+    async def read(self, scope: dict[str, Any], receive: Any) -> CheckedRequest:
         """Parse and check one request; raise CallbackError with the status to answer."""
         method: str = scope["method"]
         headers = dict(scope["headers"])
@@ -75,7 +78,7 @@ class TwilioRequestReader:
         if not self.checker.valid_path(path_and_query, signed, signature):
             raise CallbackError(403, "bad-signature", "the X-Twilio-Signature does not match")
         identity = identify(params, self.account_sid)
-        return SignedRequest(
+        return CheckedRequest(
             method,
             self.public_base + path_and_query,
             params,

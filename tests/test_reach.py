@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from callstream.errors import CliError
-from callstream.reach import require_broker, unreachable
+from callstream.reach import probe, require_broker, unreachable
 from tests.brokers import TestBroker
 
 
@@ -28,6 +28,17 @@ def address(s: socket.socket) -> str:
 def test_the_broker_answers(broker: TestBroker) -> None:
     assert unreachable(broker.bootstrap) == ""
     require_broker(broker.bootstrap)
+
+
+def test_probe_passes_a_broker_and_raises_connection_error_without_one(
+    broker: TestBroker,
+) -> None:
+    probe(broker.bootstrap)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = address(s)
+    with pytest.raises(ConnectionError, match=rf"no Kafka broker answers at {dead}: .*refused"):
+        probe(dead, timeout_s=1.0)
 
 
 def test_a_closed_port_is_refused() -> None:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from callstream import topics
 from callstream.settings import Settings
-from ingest.app import create_app
+from ingest.bootstrap import create_app
 from ingest.callback import parse_pairs
 from tests.fuzz.support import (
     FUZZ,

@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from twilio.request_validator import RequestValidator
 
 from callstream.settings import Settings
-from ingest.app import create_app
+from ingest.bootstrap import create_app
 from ingest.signature import MultiParams
 from tests.helpers import ACCOUNT_SID, AUTH_TOKEN, ServedApp, wait_until
 

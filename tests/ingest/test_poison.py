@@ -9,7 +9,6 @@ while every later callback queued behind it and ingest kept answering 204.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import subprocess
@@ -31,10 +30,8 @@ from callstream import envelope, topics
 from callstream.broker import free_port
 from callstream.httplimits import HttpLimits
 from callstream.settings import Settings
-from ingest.app import create_app
-from ingest.metrics import IngestMetrics
-from ingest.publisher import Publisher, Rejected
-from ingest.records import MAX_RECORD, record_problem, row_problem
+from ingest.bootstrap import create_app
+from ingest.records import record_problem, row_problem
 from ingest.spool import Spool
 from tests.helpers import ACCOUNT_SID, read_topic, wait_until
 from tests.ingest.support import call_sid, callback, ingest_process, post_callback
@@ -103,27 +100,6 @@ def test_envelope_bound_is_the_second_line_of_defence(settings: Settings) -> Non
         assert client.get("/readyz").json()["spool_depth"] == 0
         metrics = client.get("/metrics").text
         assert 'callstream_ingest_callbacks_total{outcome="unproducible"} 1.0' in metrics
-    assert Spool(settings.spool).count() == 0
-
-
-def test_an_unproducible_record_is_never_spooled(settings: Settings) -> None:
-    """Kafka up or known down: over ``MAX_RECORD`` is refused before the spool."""
-
-    async def scenario() -> None:
-        pub = Publisher(settings, IngestMetrics())
-        await pub.start()
-        try:
-            with pytest.raises(Rejected) as e:
-                await pub.publish(b"CA1", b"x" * (MAX_RECORD + 1))
-            assert e.value.problem.status == 413
-            pub.spooling = True  # as while Kafka is down
-            with pytest.raises(Rejected):
-                await pub.publish(b"CA1", b"x" * (MAX_RECORD + 1))
-            assert pub.depth == 0
-        finally:
-            await pub.close()
-
-    asyncio.run(scenario())
     assert Spool(settings.spool).count() == 0
 
 

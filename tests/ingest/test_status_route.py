@@ -270,17 +270,3 @@ def test_health_routes(settings: Settings) -> None:
         metrics = client.get("/metrics").text
         assert "callstream_ingest_produce_latency_seconds_bucket" in metrics
         assert "callstream_ingest_spool_depth 0.0" in metrics
-
-
-def test_received_at_is_the_envelope_time_format() -> None:
-    import re
-    from datetime import UTC, datetime
-
-    from ingest.status import received_at
-
-    before = datetime.now(UTC)
-    value = received_at()
-    after = datetime.now(UTC)
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", value)
-    parsed = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    assert before <= parsed <= after

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from callstream.settings import Settings, SettingsError
-from ingest.app import create_app
+from ingest.bootstrap import create_app
 from tests.helpers import ACCOUNT_SID
 from tests.ingest.support import call_sid, post_callback, served_ingest
 

@@ -17,7 +17,7 @@ import callstream.web
 from callstream.cli import build_parser
 from callstream.settings import Settings
 from callstream.web import BearerGuard, is_loopback_host
-from ingest.app import create_app as ingest_app
+from ingest.bootstrap import create_app as ingest_app
 from projector.api import create_app as projector_app
 from projector.progress import Progress
 from projector.store import Store

@@ -21,7 +21,7 @@ import twilio.request_validator
 import ingest.signature
 from callstream import topics
 from callstream.settings import Settings
-from ingest.app import create_app
+from ingest.bootstrap import create_app
 from ingest.signature import SignatureChecker
 from tests.fuzz.support import InProcess
 from tests.helpers import AUTH_TOKEN, read_topic

@@ -1,22 +1,35 @@
-"""Wiring: ``create_app(settings, bind_host)`` builds the ingest Starlette app; its lifespan
+"""The one place ingest is wired: ``create_app(settings, bind_host)`` checks the settings
+(once), builds the routes and the publisher, and returns the Starlette app; its lifespan
 opens the spool and the Kafka producer, runs the drain task, and on shutdown flushes and
-closes them."""
+closes them.
+
+Its ports, each replaceable by an in-memory fake (tests/unit/ingest):
+
+* ``producer_factory``: makes Kafka producers (default :class:`KafkaProducerFactory`);
+* ``clock``: the envelope's ``received_at`` (default :func:`callstream.timefmt.now_iso`);
+* the spool path: ``settings.spool`` (a SQLite file; a temporary one in tests).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from callstream.errors import StartupError
 from callstream.settings import Settings, SettingsError
+from callstream.timefmt import now_iso
 from callstream.web import JSON_HTTP_ERRORS, health_routes, only_declared_methods
 from ingest.dial import DialRoute
 from ingest.metrics import IngestMetrics
+from ingest.producer_port import KafkaProducerFactory, ProducerFactory
 from ingest.publisher import Publisher
 from ingest.signature import SignatureChecker
+from ingest.spool import Spool
 from ingest.status import StatusCallbackRoute
 from ingest.twilio_request import TwilioRequestReader
 from ingest.voice import VoiceRoute
@@ -60,18 +73,39 @@ def voip_config(settings: Settings) -> VoipConfig:
     return VoipConfig(settings.forward_to, settings.caller_id, settings.dial_allow)
 
 
+def check_spool(settings: Settings) -> None:
+    """Raise :class:`StartupError` unless the spool file can be opened (created if new):
+    a service that cannot spool must say so in one line before it serves, rather than
+    fail in its lifespan with a traceback."""
+    try:
+        Spool(settings.spool).close()
+    except (OSError, sqlite3.Error) as e:
+        raise StartupError(
+            f"cannot open the spool {settings.spool} (CALLSTREAM_SPOOL): {e}"
+        ) from None
+
+
 def create_app(
-    settings: Settings, bind_host: str = "127.0.0.1", **publisher_options: Any
+    settings: Settings,
+    bind_host: str = "127.0.0.1",
+    *,
+    producer_factory: ProducerFactory | None = None,
+    producer_options: dict[str, Any] | None = None,
+    clock: Callable[[], str] = now_iso,
+    **publisher_options: Any,
 ) -> Starlette:
     """The ingest app. Raises SettingsError when a required setting is missing.
 
-    ``publisher_options`` go to :class:`ingest.publisher.Publisher` (``ack_timeout_s``,
-    ``drain_batch``).
+    ``producer_options`` go to the Kafka producer (ignored with a ``producer_factory`` of
+    the caller's own); ``publisher_options`` to :class:`ingest.publisher.Publisher`
+    (``ack_timeout_s``, ``drain_batch``).
     """
     settings.require(*REQUIRED)
     assert settings.twilio_auth_token is not None and settings.twilio_account_sid is not None
+    if producer_factory is None:
+        producer_factory = KafkaProducerFactory(settings, producer_options=producer_options)
     metrics = IngestMetrics()
-    publisher = Publisher(settings, metrics, **publisher_options)
+    publisher = Publisher(settings, metrics, producer_factory, **publisher_options)
     reader = TwilioRequestReader(
         SignatureChecker(settings.twilio_auth_token, settings.public_base),
         settings.public_base,
@@ -86,7 +120,7 @@ def create_app(
         finally:
             await publisher.close()
 
-    status_route = StatusCallbackRoute(reader, publisher, metrics)
+    status_route = StatusCallbackRoute(reader, publisher, metrics, clock)
     routes = [
         *(Route(path, status_route, methods=["GET", "POST"]) for path in STATUS_PATHS),
         Route(
