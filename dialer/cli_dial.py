@@ -44,11 +44,13 @@ def run(args: argparse.Namespace) -> int:
     require_broker(kafka_clients.bootstrap(settings), source_of(args))
     producer = kafka_clients.make_producer(settings, "callstream-dial", linger_ms=0)
     try:
-        producer.send(
+        kafka_clients.produce_and_wait(
+            producer,
             settings.topic(topics.DIALER_REQUESTS),
             req.to_json(),
-            key=req.account_sid.encode(),
-        ).get(timeout=15)
+            req.account_sid.encode(),
+            timeout_s=15,
+        )
     except Exception as e:
         raise CliError(f"could not enqueue the request: {type(e).__name__}: {e}") from None
     finally:

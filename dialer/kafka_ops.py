@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from callstream import topics
+from callstream import kafka_clients, topics
 from callstream.settings import Settings
 
 log = logging.getLogger("callstream.dialer")
@@ -74,7 +74,7 @@ class Retrier:
         """Write one record to an explicit partition and wait until the broker has it
         (acks=all); returns its metadata (``offset``)."""
         return self.run(
-            lambda: producer.send(topic, value, key=key, partition=partition).get(
-                timeout=SEND_TIMEOUT_S
+            lambda: kafka_clients.produce_and_wait(
+                producer, topic, value, key, timeout_s=SEND_TIMEOUT_S, partition=partition
             )
         )

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 from typing import Any
+
+from callstream.timefmt import iso
 
 V = 1
 SENDING = "sending"
@@ -30,10 +32,6 @@ RETRY = "retry"
 ABANDONED = "abandoned"
 LEDGER_TYPES = (SENDING, RETRY, ABANDONED)
 RESULTS = ("created", "rejected", "in-doubt")
-
-
-def iso(unix: float) -> str:
-    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_iso(value: Any) -> float | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from kafka.structs import OffsetAndMetadata
 
-from callstream.envelope import utc_now_iso
+from callstream.timefmt import iso, now_iso
 from dialer import ledger as lg
 from dialer.deadletter import dead_letter_value
 from dialer.decisions import Finish, malformed_error
@@ -38,7 +38,7 @@ class Outcomes:
             self.dead_letter(part, head, req.to_dict(), f.error, f.dead_letter)
         extra = f.extra()
         if head.answered_at is not None:
-            extra.setdefault("answered_at", lg.iso(head.answered_at))
+            extra.setdefault("answered_at", iso(head.answered_at))
         out = lg.outcome_record(
             req.id,
             req.account_sid,
@@ -98,7 +98,7 @@ class Outcomes:
         rec = {
             **base,
             "reason": {"kind": reason, **(error or {})},
-            "dead_lettered_at": utc_now_iso(),
+            "dead_lettered_at": now_iso(),
             "source": {
                 "topic": self.topics.requests,
                 "partition": part.tp.partition,
