@@ -21,17 +21,8 @@ REST_STATUSES = (
     "no-answer",
     "canceled",
 )
-CALLBACK_STATUSES = (
-    "queued",
-    "initiated",
-    "ringing",
-    "in-progress",
-    "completed",
-    "busy",
-    "failed",
-    "no-answer",
-    "canceled",
-)
+# the callback vocabulary is the REST one with ``initiated`` after ``queued``
+CALLBACK_STATUSES = ("queued", "initiated", *REST_STATUSES[1:])
 DIRECTIONS = (
     "inbound",
     "outbound-api",
