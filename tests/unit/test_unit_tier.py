@@ -24,7 +24,7 @@ def selected_test_files() -> list[Path]:
     files: list[Path] = []
     for entry in mutmut()["pytest_add_cli_args_test_selection"]:
         path = ROOT / entry
-        files += sorted(path.glob("test_*.py")) if path.is_dir() else [path]
+        files += sorted(path.rglob("test_*.py")) if path.is_dir() else [path]
     return files
 
 
