@@ -93,6 +93,9 @@ def test_an_unchanged_row_is_not_written_again() -> None:
     stored = {1: (a.status, a.position)}
     later = fold.update(row, stored, [copy_at((0, 5))], list)
     assert (later.row, later.events, later.new) == (None, [], 0)
+    # the same record read again (a restart before its offset was stored): nothing to write
+    again = fold.update(row, stored, [copy_at((0, 1))], list)
+    assert (again.row, again.events, again.new) == (None, [], 0)
     earlier = fold.update(row, stored, [copy_at((0, 0))], lambda: [a])
     assert earlier.events == [copy_at((0, 0))] and earlier.new == 0
     assert earlier.row == fold.fold([copy_at((0, 0))])
