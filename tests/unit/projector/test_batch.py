@@ -35,6 +35,8 @@ def test_each_partition_ends_after_its_highest_offset_in_any_order() -> None:
     assert b.next_offsets == {0: 10, 2: 2}
     assert b.positions() == [(0, 10, fingerprint(b"a")), (2, 2, fingerprint(b"b"))]
     assert plan(list(reversed(recs))).positions() == b.positions()
+    # a partition's first record: its next offset is 1
+    assert plan([(3, 0, b"x")]).positions() == [(3, 1, fingerprint(b"x"))]
 
 
 def test_the_newest_received_at_of_the_events() -> None:
