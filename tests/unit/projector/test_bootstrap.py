@@ -132,3 +132,23 @@ def test_startup_failures_are_startup_errors(tmp_path: Path) -> None:
     junk.write_bytes(b"not a database at all, not even close" * 100)
     with pytest.raises(StartupError, match=f"^cannot use the database {junk}: "):
         build(Settings(db=junk), "127.0.0.1", 1, ports=Ports(consumer=list))
+
+
+def test_a_rebuild_with_fakes_equals_the_live_database(tmp_path: Path) -> None:
+    import io
+
+    from callstream import kafka_clients
+    from projector.rebuild import rebuild
+
+    logs = a_log()
+    live = wired(tmp_path, FakeConsumer(TOPIC, logs))
+    live.projector.run(until_caught_up=True)
+    live.store.close()
+    fake = FakeConsumer(TOPIC, logs)
+    ports = Ports(consumer=lambda: fake, clock=FakeClock().clock())
+    out = io.StringIO()
+    counts = rebuild(Settings(), tmp_path / "new.db", kafka_clients.TANSU, out, ports)
+    assert counts == {t: len(rows) for t, rows in tables(tmp_path / "p.db").items()}
+    assert tables(tmp_path / "new.db") == tables(tmp_path / "p.db")
+    assert fake.commits == 0 and fake.closed  # no consumer group: nothing committed
+    assert not (tmp_path / "new.db.partial").exists()
