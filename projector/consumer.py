@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from callstream import kafka_clients, topics
@@ -28,6 +30,19 @@ COMMIT_EVERY_S = 1.0
 # metadata is refreshed as often (metadata_max_age_ms), so a new partition is seen within
 # about twice this
 LOOK_FOR_PARTITIONS_EVERY_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """The projector's clock: intervals (group commits, looking for partitions, waiting for
+    the topic) and the wall time of the last poll. A test passes a fake one."""
+
+    monotonic: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+
+
+SYSTEM_CLOCK = Clock()
 
 
 class LogWentBackwards(RuntimeError):
@@ -59,7 +74,11 @@ class Projector:
         group_id: str | None = GROUP_ID,
         client_id: str = "callstream-projector",
         max_poll_records: int = MAX_POLL_RECORDS,
+        consumer: Callable[[], Any] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        """``consumer`` makes the Kafka consumer (a kafka-python ``KafkaConsumer`` from the
+        settings when None; a test passes an in-memory one with the same methods)."""
         self.settings = settings
         self.store = store
         self.topic = settings.topic(topics.CALL_STATUS)
@@ -67,6 +86,8 @@ class Projector:
         self.group_id = group_id
         self.client_id = client_id
         self.max_poll_records = max_poll_records
+        self.make_consumer = consumer or self._consumer
+        self.clock = clock
         self.progress = Progress()
         self.stop_event = threading.Event()
 
@@ -114,16 +135,16 @@ class Projector:
         )
 
     def _partitions(self, consumer: Any, wait_s: float) -> list[int]:
-        deadline = time.monotonic() + wait_s
+        deadline = self.clock.monotonic() + wait_s
         while True:
             parts = consumer.partitions_for_topic(self.topic)
             if parts:
                 return sorted(parts)
-            if time.monotonic() > deadline or self.stop_event.is_set():
+            if self.clock.monotonic() > deadline or self.stop_event.is_set():
                 raise ProjectorError(
                     f"topic {self.topic} does not exist: create it with 'callstream topics'"
                 )
-            time.sleep(0.2)
+            self.clock.sleep(0.2)
 
     def _seek(self, consumer: Any, tps: dict[int, Any]) -> dict[int, int]:
         """Seek each partition to the offset stored in SQLite, or to its first offset when
@@ -174,7 +195,7 @@ class Projector:
                 f"{self.store.path} was built from topic {others[0]}, not {self.topic}; point "
                 "--db/CALLSTREAM_DB at a database of this topic or rebuild one"
             )
-        consumer = self._consumer()
+        consumer = self.make_consumer()
         try:
             parts = self._partitions(consumer, topic_wait_s)
             tps = {p: TopicPartition(self.topic, p) for p in parts}
@@ -191,7 +212,7 @@ class Projector:
                 "consuming",
                 extra={"topic": self.topic, "partitions": len(parts), "from": prog.stored},
             )
-            last_commit = last_look = time.monotonic()
+            last_commit = last_look = self.clock.monotonic()
             committed: dict[int, int] = {}
             while not self.stop_event.is_set():
                 try:
@@ -203,7 +224,7 @@ class Projector:
                         f"offsets ({e}); refusing to skip or double-count. Rebuild with "
                         "'callstream rebuild --db NEW' and point the projector at NEW"
                     ) from None
-                prog.polled_at = time.time()
+                prog.polled_at = self.clock.wall()
                 now_id = _topic_id(cluster, self.topic)
                 if topic_id is None and now_id is not None:
                     topic_id = self._check_topic_id(now_id, consumer, tps)
@@ -242,7 +263,7 @@ class Projector:
                         prog.newest_received_at = res.newest_received_at
                     if on_batch is not None:
                         on_batch(prog)
-                now = time.monotonic()
+                now = self.clock.monotonic()
                 if now - last_look >= LOOK_FOR_PARTITIONS_EVERY_S:
                     last_look = now
                     self._take_new_partitions(consumer, tps)

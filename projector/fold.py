@@ -1,9 +1,10 @@
-"""The pure core: interpret callback records and fold a call's events into its state.
+"""The pure core: fold a call's events into its ``calls`` row.
 
 Plain data in, plain data out: no Kafka, no SQLite, no clock. The status rule:
 
 * an event is identified by (CallSid, SequenceNumber); of several copies the one first in
-  the log (lowest (partition, offset)) is kept and the others count for nothing;
+  the log is kept and the others count for nothing (:func:`earlier`, the first-copy rule,
+  used by everything that chooses between copies, the store's SQL included);
 * once any terminal event is known the status is terminal; if the log holds two different
   terminal events for one call, the first in the log wins;
 * otherwise the status is that of the event with the highest SequenceNumber.
@@ -11,20 +12,18 @@ Plain data in, plain data out: no Kafka, no SQLite, no clock. The status rule:
 Every other column is chosen by an order-free rule as well (minimum, maximum, or "taken from
 the winning terminal event"), so a call's row is a function of the *set* of its events.
 :func:`fold` computes it from scratch; :func:`merge` adds new events to a row already
-computed and gives the same answer, or ``None`` when it cannot be sure (the caller then folds
-from scratch).
+computed and gives the same answer, or ``None`` when it cannot be sure; :func:`update` says
+what a batch changes (merging, or folding from scratch when merge declines).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from callstream.callstatus import CALLBACK_STATUSES, TERMINAL
-from callstream.envelope import SCHEMA_VERSION, EnvelopeError, decode
+from projector.events import Event, Position
 
 # every status a callback can carry (queued and initiated included) is a known status
 KNOWN_STATUSES = CALLBACK_STATUSES
@@ -51,16 +50,6 @@ CALL_COLUMNS = (
     "sip_response_code",
     "answered_by",
 )
-EVENT_COLUMNS = (
-    "call_sid",
-    "sequence_number",
-    "status",
-    "timestamp",
-    "received_at",
-    "partition",
-    "offset",
-    "params",
-)
 # identity columns: the greatest non-empty value over the call's events (they should agree)
 IDENTITY = (
     ("account_sid", "AccountSid"),
@@ -70,344 +59,25 @@ IDENTITY = (
     ("to_number", "To"),
 )
 TERMINAL_FIELDS = ("call_duration_s", "billed_minutes", "sip_response_code", "answered_by")
-MAX_SEQUENCE = 2**62
 
 Row = dict[str, Any]
-Position = tuple[int, int]  # (partition, offset)
 
 
-@dataclass(slots=True)
-class Event:
-    """One interpreted callback, with its place in the log."""
-
-    call_sid: str
-    sequence_number: int
-    status: str
-    timestamp: str | None  # ISO 8601 UTC from the callback's own Timestamp
-    received_at: str
-    partition: int
-    offset: int
-    params: str  # the callback's parameters as compact JSON, exactly as received
-    account_sid: str | None = None
-    parent_call_sid: str | None = None
-    direction: str | None = None
-    from_number: str | None = None
-    to_number: str | None = None
-    call_duration_s: int | None = None
-    billed_minutes: int | None = None
-    sip_response_code: int | None = None
-    answered_by: str | None = None
-
-    @property
-    def position(self) -> Position:
-        return (self.partition, self.offset)
-
-    @property
-    def terminal(self) -> bool:
-        return self.status in TERMINAL
-
-    def row(self) -> tuple[Any, ...]:
-        """The ``call_events`` row, in :data:`EVENT_COLUMNS` order."""
-        return (
-            self.call_sid,
-            self.sequence_number,
-            self.status,
-            self.timestamp,
-            self.received_at,
-            self.partition,
-            self.offset,
-            self.params,
-        )
+# -- first copy wins -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """A record the projector cannot interpret, kept with the reason and its offset."""
-
-    partition: int
-    offset: int
-    reason: str
-    call_sid: str | None
-    received_at: str | None
-    value: str | None  # the record's value as text (lossy for non-UTF-8 bytes)
+def earlier(a: Position, b: Position) -> bool:
+    """The first-copy rule: of two copies of one event (or two terminal events of one
+    call), the one at ``a`` wins over the one at ``b``: lowest partition, then offset."""
+    return a < b
 
 
-# -- interpretation --------------------------------------------------------------------
-
-_MONTHS = {
-    m: i
-    for i, m in enumerate(
-        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
-    )
-}
-
-
-@lru_cache(maxsize=4096)
-def rfc2822_to_iso(value: str) -> str | None:
-    """``Tue, 01 Nov 2016 01:59:13 +0000`` -> ``2016-11-01T01:59:13Z``; None if unreadable.
-
-    Timestamps have one-second resolution, so the same strings recur: a bounded cache keeps
-    this cheap without growing with the log.
-    """
-    from datetime import UTC, datetime, timedelta
-
-    text = value.strip()
-    if "," in text:
-        text = text.split(",", 1)[1].strip()
-    parts = text.split()
-    try:
-        if len(parts) < 4:
-            return None
-        day, year, clock = int(parts[0]), int(parts[2]), parts[3]
-        mon = _MONTHS[parts[1][:3].title()]
-        hms = [int(x) for x in clock.split(":")]
-        if len(hms) == 2:
-            hms.append(0)
-        if len(hms) != 3:
-            return None
-        dt = datetime(year, mon, day, hms[0], hms[1], hms[2], tzinfo=UTC)
-        zone = parts[4] if len(parts) > 4 else "+0000"
-        if zone in ("GMT", "UT", "UTC", "Z", "-0000", "+0000"):
-            offset = 0
-        elif len(zone) == 5 and zone[0] in "+-" and zone[1:].isdigit():
-            offset = (int(zone[1:3]) * 60 + int(zone[3:5])) * (1 if zone[0] == "+" else -1)
-        else:
-            return None
-        dt -= timedelta(minutes=offset)
-    except (KeyError, ValueError, OverflowError):
-        return None
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _int_or_none(value: str | None) -> int | None:
-    if value is None:
-        return None
-    v = value.strip()
-    if not v or len(v) > 18:
-        return None
-    try:
-        return int(v)
-    except ValueError:
-        return None
-
-
-_ENCODE_PARAMS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_USED = (
-    "CallSid",
-    "SequenceNumber",
-    "CallStatus",
-    "Timestamp",
-    "AccountSid",
-    "ParentCallSid",
-    "Direction",
-    "From",
-    "To",
-    "CallDuration",
-    "Duration",
-    "SipResponseCode",
-    "AnsweredBy",
+# The same rule as an SQL condition on the store's upsert of ``call_events`` (the new copy
+# is ``excluded``, the stored one ``call_events``): written from :func:`earlier`, and
+# tests/unit/projector/test_first_copy.py checks that SQLite decides as it does.
+EARLIER_SQL = (
+    '(excluded.partition, excluded."offset") < (call_events.partition, call_events."offset")'
 )
-
-_ABSENT = ("",) * len(_USED)  # what a parameter the record lacks reads as
-_STR = frozenset({str})
-# how callstream.envelope.encode begins a record
-_HEAD = f'{{"v":{SCHEMA_VERSION},"received_at":'
-
-
-# C: (value, end) of the JSON value that starts at an index; StopIteration when none does
-# (typeshed does not declare the instance attribute)
-_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-
-
-def _own_layout(text: str) -> tuple[str, list[Any], str] | None:
-    """(received_at, params, the params' text), when ``text`` is laid out exactly as
-    :func:`callstream.envelope.encode` writes it; ``None`` for any other layout.
-
-    Walking the known keys in their order parses each value once and yields the params
-    array's own text, which is stored as is instead of being encoded again (that encoding
-    was 40 % of :func:`interpret`). Whatever does not match exactly (other key orders,
-    whitespace between keys, more keys, another version) goes the general way. Both ways
-    read the same fields and parameters; this one keeps the array's own spelling, which for
-    every record ingest writes is the compact JSON the general way produces.
-    """
-    if not text.startswith(_HEAD):
-        return None
-    try:
-        received_at, i = _scan(text, len(_HEAD))
-        if not text.startswith(',"method":', i):
-            return None
-        method, i = _scan(text, i + 10)
-        if not text.startswith(',"url":', i):
-            return None
-        url, i = _scan(text, i + 7)
-        if not text.startswith(',"params":', i):
-            return None
-        start = i + 10
-        params, end = _scan(text, start)
-        if not text.startswith(',"idempotency_token":', end):
-            return None
-        tok, i = _scan(text, end + 21)
-    except (StopIteration, ValueError, RecursionError):  # not JSON there
-        return None
-    if (
-        i != len(text) - 1
-        or text[i] != "}"
-        or type(received_at) is not str
-        or type(method) is not str
-        or type(url) is not str
-        or type(params) is not list
-        or (tok is not None and type(tok) is not str)
-    ):
-        return None
-    return received_at, params, text[start:end]
-
-
-def _envelope(value: bytes | str | None) -> tuple[str, list[Any], dict[str, str], str] | str:
-    """(received_at, params, first value of each parameter, the params as JSON text), or
-    the reason it is malformed."""
-    if type(value) is bytes:
-        try:
-            got = _own_envelope(value.decode("utf-8"))
-        except UnicodeDecodeError:
-            got = None
-        if got is not None:
-            return got
-    return _any_envelope(value)
-
-
-def _own_envelope(text: str) -> tuple[str, list[Any], dict[str, str], str] | None:
-    own = _own_layout(text)
-    if own is None:
-        return None
-    received_at, params, params_text = own
-    try:
-        first = _first_values(params)
-    except (ValueError, TypeError):  # not [name, value] pairs
-        return None
-    return None if first is None else (received_at, params, first, params_text)
-
-
-def _first_values(params: list[Any]) -> dict[str, str] | None:
-    """The first value of each parameter, or ``None`` when one the projector reads is not a
-    string (a JSON null included: absent is not null). Raises ValueError or TypeError when
-    ``params`` is not a list of pairs."""
-    first: dict[str, str] = dict(reversed(params))
-    return first if set(map(type, map(first.get, _USED, _ABSENT))) <= _STR else None
-
-
-def _any_envelope(value: bytes | str | None) -> tuple[str, list[Any], dict[str, str], str] | str:
-    """:func:`_envelope` for a record of any layout.
-
-    The hot path checks the envelope's shape and the type of every parameter the projector
-    reads, in a few C-level calls; anything odd goes through :func:`callstream.envelope.decode`
-    for its exact verdict and message.
-    """
-    try:
-        obj = json.loads(value) if value is not None else None
-        if type(obj) is dict and obj.get("v") == SCHEMA_VERSION:
-            params, received_at = obj.get("params"), obj.get("received_at")
-            tok = obj.get("idempotency_token")
-            if (
-                type(params) is list
-                and type(received_at) is str
-                and type(obj.get("method")) is str
-                and type(obj.get("url")) is str
-                and (tok is None or type(tok) is str)
-            ):
-                first = _first_values(params)
-                if first is not None:
-                    return received_at, params, first, _ENCODE_PARAMS(params)
-    except (ValueError, TypeError, RecursionError):  # Recursion: nested too deep
-        pass
-    try:
-        env = decode(value)
-    except EnvelopeError as e:
-        return f"malformed-envelope: {e}"
-    pairs = [list(p) for p in env.params]
-    return env.received_at, pairs, dict(reversed(env.params)), _ENCODE_PARAMS(pairs)
-
-
-def interpret(value: bytes | str | None, partition: int, offset: int) -> Event | Rejected:
-    """Turn one record of the callback topic into an :class:`Event`, or say why not."""
-    got = _envelope(value)
-    if isinstance(got, str):
-        return Rejected(partition, offset, got, None, None, _text(value))
-    received_at, _, first, params_text = got
-    call_sid = first.get("CallSid", "").strip()
-    if not call_sid:
-        return Rejected(partition, offset, "no-call-sid", None, received_at, _text(value))
-    raw_seq = first.get("SequenceNumber")
-    if raw_seq is None:
-        return Rejected(
-            partition, offset, "no-sequence-number", call_sid, received_at, _text(value)
-        )
-    seq = _int_or_none(raw_seq)
-    if seq is None or seq < 0 or seq > MAX_SEQUENCE:
-        return Rejected(
-            partition,
-            offset,
-            f"bad-sequence-number: {raw_seq[:40]!r}",
-            call_sid,
-            received_at,
-            _text(value),
-        )
-    status = first.get("CallStatus", "").strip().lower()
-    if not status:
-        return Rejected(partition, offset, "no-call-status", call_sid, received_at, _text(value))
-    if status == "answered":  # some Twilio-compatible services send it literally
-        status = "in-progress"
-    ts = first.get("Timestamp")
-    if status in TERMINAL:
-        ended: tuple[int | None, int | None, int | None, str | None] = (
-            _int_or_none(first.get("CallDuration")),
-            _int_or_none(first.get("Duration")),
-            _int_or_none(first.get("SipResponseCode")),
-            first.get("AnsweredBy") or None,
-        )
-    else:
-        ended = (None, None, None, None)
-    return Event(
-        call_sid,
-        seq,
-        status,
-        rfc2822_to_iso(ts) if ts else None,
-        received_at,
-        partition,
-        offset,
-        params_text,
-        first.get("AccountSid") or None,
-        first.get("ParentCallSid") or None,
-        first.get("Direction") or None,
-        first.get("From") or None,
-        first.get("To") or None,
-        *ended,
-    )
-
-
-def event_from_stored(row: Mapping[str, Any]) -> Event:
-    """Rebuild an :class:`Event` from its ``call_events`` row (for a full re-fold)."""
-    params = json.loads(row["params"])
-    rec = {
-        "v": 1,
-        "received_at": row["received_at"] or "",
-        "method": "POST",
-        "url": "",
-        "params": params,
-        "idempotency_token": None,
-    }
-    ev = interpret(json.dumps(rec), row["partition"], row["offset"])
-    if isinstance(ev, Rejected):  # cannot happen for a row we stored ourselves
-        raise ValueError(f"stored event cannot be read again: {ev.reason}")
-    return ev
-
-
-def _text(value: bytes | str | None) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return value.decode("utf-8", "replace")
-
-
-# -- folding ---------------------------------------------------------------------------
 
 
 def distinct(events: Iterable[Event]) -> dict[int, Event]:
@@ -415,9 +85,12 @@ def distinct(events: Iterable[Event]) -> dict[int, Event]:
     out: dict[int, Event] = {}
     for e in events:
         cur = out.get(e.sequence_number)
-        if cur is None or e.position < cur.position:
+        if cur is None or earlier(e.position, cur.position):
             out[e.sequence_number] = e
     return out
+
+
+# -- folding ---------------------------------------------------------------------------
 
 
 def empty_row(call_sid: str) -> Row:
@@ -472,7 +145,7 @@ def merge(
     for e in distinct(new).values():
         have = seen.get(e.sequence_number)
         if have is not None:
-            if e.position < have[1]:
+            if earlier(e.position, have[1]):
                 return None  # replaces the stored copy: its contributions cannot be undone
             continue  # a duplicate: counts for nothing
         if out is None:
@@ -484,7 +157,7 @@ def merge(
             out["last_sequence_number"] = e.sequence_number
             if terminal_pos is None and not e.terminal:
                 out["status"] = e.status
-        if e.terminal and (terminal_pos is None or e.position < terminal_pos):
+        if e.terminal and (terminal_pos is None or earlier(e.position, terminal_pos)):
             terminal_pos = e.position
             out["status"] = e.status
             out["ended_at"] = e.timestamp
@@ -498,3 +171,35 @@ def merge(
         if stage is not None and e.timestamp and (out[stage] is None or e.timestamp < out[stage]):
             out[stage] = e.timestamp
     return out
+
+
+@dataclass(slots=True)
+class Update:
+    """What a batch changes for one call."""
+
+    row: Row | None  # the call's new row, or None when it is unchanged
+    events: list[Event]  # the call_events rows to write: new events, earlier copies
+    new: int  # how many of those are events the call did not have
+
+
+def update(
+    row: Row | None,
+    stored: Mapping[int, tuple[str, Position]],
+    new: Iterable[Event],
+    stored_events: Callable[[], Iterable[Event]],
+) -> Update:
+    """The change that ``new`` events make to a call whose row is ``row`` and whose stored
+    events are ``stored`` (as for :func:`merge`); ``stored_events`` reads them whole, which
+    is needed only when :func:`merge` declines."""
+    evs = list(new)
+    out = merge(row, stored, evs)
+    if out is None:
+        out = fold([*stored_events(), *evs])
+    writes: list[Event] = []
+    added = 0
+    for e in distinct(evs).values():
+        have = stored.get(e.sequence_number)
+        if have is None or earlier(e.position, have[1]):
+            writes.append(e)
+            added += have is None
+    return Update(out if out != row else None, writes, added)

@@ -15,7 +15,8 @@ from typing import Any
 
 from callstream import clients
 from callstream.callstatus import DIRECTIONS
-from projector.fold import CALL_COLUMNS, EVENT_COLUMNS, KNOWN_STATUSES
+from projector.events import EVENT_COLUMNS
+from projector.fold import CALL_COLUMNS, KNOWN_STATUSES
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100

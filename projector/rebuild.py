@@ -17,6 +17,7 @@ from callstream import topics
 from callstream.kafka_clients import BrokerProfile
 from callstream.progressbar import ProgressBar
 from callstream.settings import Settings
+from projector.bootstrap import Ports
 from projector.consumer import Projector
 from projector.progress import Progress
 from projector.schema import TABLES
@@ -48,9 +49,15 @@ def check_new(new: Path) -> None:
 
 
 def rebuild(
-    settings: Settings, new: Path, profile: BrokerProfile, out: TextIO | None = None
+    settings: Settings,
+    new: Path,
+    profile: BrokerProfile,
+    out: TextIO | None = None,
+    ports: Ports | None = None,
 ) -> dict[str, int]:
-    """Build ``new`` from the topic; return the row count of each table."""
+    """Build ``new`` from the topic; return the row count of each table. ``ports``: the
+    records source and clock, as for :func:`projector.bootstrap.build`."""
+    ports = ports or Ports()
     out = sys.stderr if out is None else out
     check_new(new)
     partial = new.with_name(new.name + ".partial")
@@ -64,7 +71,13 @@ def rebuild(
 
     try:
         projector = Projector(
-            settings, store, profile, group_id=None, client_id="callstream-rebuild"
+            settings,
+            store,
+            profile,
+            group_id=None,
+            client_id="callstream-rebuild",
+            consumer=ports.consumer,
+            clock=ports.clock,
         )
         prog = projector.run(until_caught_up=True, topic_wait_s=5.0, on_batch=on_batch)
         bar.update(prog.records, prog.records, final=True)

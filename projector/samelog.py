@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from projector.store import fingerprint
+from projector.batch import fingerprint
 
 
 def differs(

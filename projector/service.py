@@ -16,12 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from callstream import kafka_clients, topics
-from callstream.settings import Settings
 from projector import schema
-from projector.api_process import ApiProcess
-from projector.consumer import LogWentBackwards, Projector, ProjectorError
-from projector.store import Store
+from projector.bootstrap import Wiring
+from projector.consumer import LogWentBackwards, ProjectorError
 
 log = logging.getLogger("callstream.projector")
 
@@ -31,23 +28,16 @@ class Outcome:
     fatal: str | None = None
 
 
-def run_service(settings: Settings, host: str, port: int, db: Path) -> Outcome:
-    """Run until SIGTERM/Ctrl-C or a fatal error; return what happened."""
-    profile = kafka_clients.detect_profile(settings)
-    store = Store(db, settings.topic(topics.CALL_STATUS))
-    projector = Projector(settings, store, profile)
-    outcome = Outcome()
-
-    def api_died(reason: str) -> None:
-        outcome.fatal = reason
-        projector.stop()
-
-    api = ApiProcess(db, host, port, projector.progress, on_exit=api_died)
+def run_service(wiring: Wiring, host: str, port: int) -> Outcome:
+    """Run a projector built by :func:`projector.bootstrap.build` until SIGTERM/Ctrl-C or a
+    fatal error; return what happened. Closes its store."""
+    projector, store, api, db = wiring.projector, wiring.store, wiring.api, wiring.db
     try:
         api.start()
     except OSError as e:
         store.close()
         return Outcome(f"could not listen on {host}:{port}: {e.strerror or e}")
+    outcome = Outcome()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         projector.stop()
@@ -64,6 +54,7 @@ def run_service(settings: Settings, host: str, port: int, db: Path) -> Outcome:
         log.exception("consumer failed")
         outcome.fatal = f"the consumer failed: {type(e).__name__}: {e}"
     finally:
+        outcome.fatal = outcome.fatal or wiring.fatal  # an exception says more
         if outcome.fatal:
             projector.progress.fatal = outcome.fatal
             log.error("stopping", extra={"reason": outcome.fatal})

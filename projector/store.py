@@ -1,28 +1,32 @@
-"""Applying batches of callback records to the SQLite tables.
+"""Recording batches of callback records in the SQLite tables.
 
 One call of :meth:`Store.apply` is one SQLite transaction: the new ``call_events`` rows, the
 recomputed ``calls`` rows, the ``rejected_events`` rows and the ``projector_offsets`` of every
 partition the batch covers commit together or not at all. A crash at any moment therefore
 leaves tables and offsets in agreement, and consuming again from the stored offsets gives
 the same rows as a run that never crashed.
+
+The store only reads and writes: what a record means is :mod:`projector.interpret`'s, what a
+batch holds :mod:`projector.batch`'s, and which rows change :mod:`projector.fold`'s (its
+first-copy rule is also the condition of the ``call_events`` upsert, :data:`EARLIER_SQL`).
 """
 
 # ruff: noqa: S608 - every SQL string here is built from constant column names only
 
 from __future__ import annotations
 
-import hashlib
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from callstream.sqlitetx import write_transaction
 from projector import fold, schema
-from projector.fold import CALL_COLUMNS, EVENT_COLUMNS, Event, Position, Rejected, Row
-
-Record = tuple[int, int, bytes | str | None]  # (partition, offset, value)
+from projector.batch import Batch, Record, plan
+from projector.events import EVENT_COLUMNS, Event, Position
+from projector.fold import CALL_COLUMNS, EARLIER_SQL, Row
+from projector.interpret import event_from_stored
 
 _CHUNK = 500  # SQL variables per IN (...) list
 
@@ -37,14 +41,13 @@ _UPSERT_CALL = (
     + ", ".join(f'"{c}" = excluded."{c}"' for c in CALL_COLUMNS[1:])
 )
 # Of two copies of an event the row keeps the one first in the log, whatever the order in
-# which they are applied.
+# which they are applied: fold's first-copy rule, as SQL.
 _UPSERT_EVENT = (
     f"INSERT INTO call_events ({_q(EVENT_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) "
     "ON CONFLICT(call_sid, sequence_number) DO UPDATE SET "
     + ", ".join(f'"{c}" = excluded."{c}"' for c in EVENT_COLUMNS[2:])
-    + ' WHERE (excluded.partition, excluded."offset")'
-    ' < (call_events.partition, call_events."offset")'
+    + f" WHERE {EARLIER_SQL}"
 )
 _INSERT_REJECTED = (
     'INSERT OR IGNORE INTO rejected_events (topic, partition, "offset", reason, call_sid, '
@@ -63,14 +66,6 @@ _UPSERT_FINGERPRINT = (
     '"offset" = excluded."offset", fingerprint = excluded.fingerprint '
     'WHERE excluded."offset" > projector_fingerprints."offset"'
 )
-
-
-def fingerprint(value: bytes | str | None) -> str:
-    """What identifies a record's value: equal values, equal fingerprints."""
-    if value is None:
-        return "null"
-    raw = value.encode() if isinstance(value, str) else value
-    return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
 @dataclass
@@ -133,29 +128,16 @@ class Store:
     # -- applying -----------------------------------------------------------------------
     def apply(self, records: Iterable[Record]) -> BatchResult:
         """Interpret and apply one batch in one transaction."""
-        res = BatchResult()
-        events: dict[str, list[Event]] = defaultdict(list)
-        rejected: list[Rejected] = []
-        next_offsets: dict[int, int] = {}
-        last: dict[int, bytes | str | None] = {}
-        for partition, offset, value in records:
-            res.records += 1
-            nxt = offset + 1
-            if next_offsets.get(partition, -1) < nxt:
-                next_offsets[partition] = nxt
-                last[partition] = value
-            item = fold.interpret(value, partition, offset)
-            if isinstance(item, Rejected):
-                rejected.append(item)
-            else:
-                events[item.call_sid].append(item)
-                if res.newest_received_at is None or item.received_at > res.newest_received_at:
-                    res.newest_received_at = item.received_at
-        if not res.records:
+        return self.record(plan(records))
+
+    def record(self, batch: Batch) -> BatchResult:
+        """Record one planned batch in one transaction."""
+        res = BatchResult(records=batch.records, newest_received_at=batch.newest_received_at)
+        if not batch.records:
             return res
         with write_transaction(self.conn):
-            self._apply_events(events, res)
-            if rejected:
+            self._record_events(batch.events, res)
+            if batch.rejected:
                 self.conn.executemany(
                     _INSERT_REJECTED,
                     [
@@ -168,23 +150,18 @@ class Store:
                             r.received_at,
                             r.value,
                         )
-                        for r in rejected
+                        for r in batch.rejected
                     ],
                 )
-                res.rejected = len(rejected)
+                res.rejected = len(batch.rejected)
+            positions = batch.positions()
+            self.conn.executemany(_UPSERT_OFFSET, [(self.topic, p, o) for p, o, _ in positions])
             self.conn.executemany(
-                _UPSERT_OFFSET, [(self.topic, p, o) for p, o in sorted(next_offsets.items())]
-            )
-            self.conn.executemany(
-                _UPSERT_FINGERPRINT,
-                [
-                    (self.topic, p, o - 1, fingerprint(last[p]))
-                    for p, o in sorted(next_offsets.items())
-                ],
+                _UPSERT_FINGERPRINT, [(self.topic, p, o - 1, f) for p, o, f in positions]
             )
         return res
 
-    def _apply_events(self, events: dict[str, list[Event]], res: BatchResult) -> None:
+    def _record_events(self, events: dict[str, list[Event]], res: BatchResult) -> None:
         if not events:
             return
         sids = list(events)
@@ -193,19 +170,13 @@ class Store:
         call_rows: list[tuple[Any, ...]] = []
         event_rows: list[tuple[Any, ...]] = []
         for sid, evs in events.items():
-            old = rows.get(sid)
-            keys = stored.get(sid, {})
-            new_row = fold.merge(old, keys, evs)
-            if new_row is None:
-                new_row = fold.fold([*self._stored_events(sid), *evs])
-            for e in fold.distinct(evs).values():
-                have = keys.get(e.sequence_number)
-                if have is None or e.position < have[1]:
-                    event_rows.append(e.row())
-                    if have is None:
-                        res.events += 1
-            if new_row != old:
-                call_rows.append(tuple(new_row[c] for c in CALL_COLUMNS))
+            change = fold.update(
+                rows.get(sid), stored.get(sid, {}), evs, partial(self._stored_events, sid)
+            )
+            event_rows += [e.row() for e in change.events]
+            res.events += change.new
+            if change.row is not None:
+                call_rows.append(tuple(change.row[c] for c in CALL_COLUMNS))
         if event_rows:
             self.conn.executemany(_UPSERT_EVENT, event_rows)
         if call_rows:
@@ -238,7 +209,7 @@ class Store:
         cur = self.conn.execute(
             f"SELECT {_q(EVENT_COLUMNS)} FROM call_events WHERE call_sid = ?", (sid,)
         )
-        return [fold.event_from_stored(dict(zip(EVENT_COLUMNS, r, strict=True))) for r in cur]
+        return [event_from_stored(dict(zip(EVENT_COLUMNS, r, strict=True))) for r in cur]
 
 
 def dump(conn: Any, table: str) -> list[tuple[Any, ...]]:

@@ -37,12 +37,12 @@ MUTANTS: list[tuple[str, str, str]] = [
     ("dialer/pacing.py", "START_MARGIN_S = 0.015", "START_MARGIN_S = 0.03"),
     ("projector/fold.py", "terminal_pos = min((pos for st", "terminal_pos = max((pos for st"),
     (
-        "projector/fold.py",
+        "callstream/envelope.py",
         "return None if first is None else (received_at",
         "return None if False else (received_at",
     ),
     (
-        "projector/fold.py",
+        "callstream/envelope.py",
         # the final shape check of _own_layout, as good as deleted
         "    if (\n        i != len(text) - 1\n",
         "    if False and (\n        i != len(text) - 1\n",
@@ -54,14 +54,20 @@ MUTANTS: list[tuple[str, str, str]] = [
 """,
         "",
     ),
-    ("projector/fold.py", "if not v or len(v) > 18:", "if not v or len(v) > 19:"),
     (
         "projector/fold.py",
+        # the first-copy rule as the store's SQL, turned round
+        '\'(excluded.partition, excluded."offset") < (call_events',
+        '\'(excluded.partition, excluded."offset") > (call_events',
+    ),
+    ("projector/interpret.py", "if not v or len(v) > 18:", "if not v or len(v) > 19:"),
+    (
+        "projector/interpret.py",
         'zone = parts[4] if len(parts) > 4 else "+0000"',
         'zone = parts[4] if len(parts) > 4 else "X"',
     ),
     (
-        "projector/fold.py",
+        "projector/interpret.py",
         '("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")',
         '("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Oct", "Sep", "Nov", "Dec")',
     ),

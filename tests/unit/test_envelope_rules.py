@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from callstream.envelope import CallbackEnvelope, EnvelopeError, decode, encode, utc_now_iso
+from callstream.envelope import CallbackEnvelope, EnvelopeError, decode, encode
+from callstream.timefmt import now_iso
 
 HEAD = '{"v":1,"received_at":"t","method":"POST","url":"u"'
 
@@ -97,7 +98,7 @@ def test_envelope_received_at_is_utc_whatever_the_local_zone(
     monkeypatch.setenv("TZ", "XYZ-14")  # POSIX spelling of UTC+14: needs no zone database
     time.tzset()
     try:
-        got = utc_now_iso()
+        got = now_iso()  # the clock that stamps an envelope's received_at
         now = datetime.now(UTC)
     finally:
         monkeypatch.undo()

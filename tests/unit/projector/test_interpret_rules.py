@@ -10,14 +10,8 @@ from typing import Any
 import pytest
 
 from callstream.envelope import encode
-from projector.fold import (
-    EVENT_COLUMNS,
-    Event,
-    Rejected,
-    event_from_stored,
-    interpret,
-    rfc2822_to_iso,
-)
+from projector.events import EVENT_COLUMNS, Event, Rejected
+from projector.interpret import event_from_stored, interpret, rfc2822_to_iso
 
 SID = "CA" + "5" * 32
 URL = "https://hooks.example.com/twilio/status"

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from projector.fold import CALL_COLUMNS, Event, distinct, fold, merge
+from projector.events import Event
+from projector.fold import CALL_COLUMNS, distinct, fold, merge
 
 SID = "CA" + "7" * 32
 TERMINALS = ("completed", "busy", "failed", "no-answer", "canceled")
