@@ -231,8 +231,10 @@ def deliveries(rnd: random.Random, leg: Leg, shape: Shape) -> list[Callback]:
     return out
 
 
-def callbacks(n_calls: int, shape: Shape | None = None, seed: int = 1) -> Iterator[Callback]:
-    """The callbacks of ``n_calls`` calls (numbered 0..n-1), in delivery order.
+def callbacks(
+    n_calls: int, shape: Shape | None = None, seed: int = 1, first: int = 0
+) -> Iterator[Callback]:
+    """The callbacks of ``n_calls`` calls (numbered ``first`` onwards), in delivery order.
 
     Memory stays bounded by the calls in flight: a call's deliveries are all later than its
     arrival, so everything due before the next arrival can be yielded before it is drawn.
@@ -242,7 +244,7 @@ def callbacks(n_calls: int, shape: Shape | None = None, seed: int = 1) -> Iterat
     heap: list[tuple[float, int, Callback]] = []
     tie = 0
     t = float(EPOCH)
-    for number in range(n_calls):
+    for number in range(first, first + n_calls):
         t += rnd.expovariate(shape.rate)
         while heap and heap[0][0] <= t:
             yield heapq.heappop(heap)[2]
