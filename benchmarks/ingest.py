@@ -331,6 +331,12 @@ def run_wrk(
         text=True,
         check=True,
     ).stdout
+    return parse_wrk(out)
+
+
+def parse_wrk(out: str) -> dict[str, float]:
+    """req/s, p50 and p99 (ms), non-2xx answers and whether there were socket errors, from
+    wrk's ``--latency`` report."""
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     lat = {p: _ms(v, u) for p, v, u in re.findall(r"\s(50|99)%\s+([\d.]+)(us|ms|s)\b", out)}
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)

@@ -1,6 +1,16 @@
-"""Projector throughput against two baselines, in one run on one broker.
+"""Projector throughput against two baselines, in one run on one broker, on the workload
+model's logs (``benchmarks/workload.py``).
 
-    .venv/bin/python benchmarks/projector.py --calls 40000
+    .venv/bin/python benchmarks/projector.py --calls 25000 --rounds 3
+
+The log: ``--calls`` calls arriving at ``--rate`` calls/s (Poisson), their callbacks in
+delivery order, so thousands of calls are in flight and a poll touches many of them. Three
+shapes of the same callbacks, each on topics of its own, each a labelled row:
+``interleaved`` (delivery order, compact envelopes as ingest writes them), ``adjacent``
+(grouped call by call: the older benchmark's shape, which flatters in-batch folding), and
+``spaced`` (interleaved, the envelope written with spaces after ``,`` and ``:``: valid JSON
+in another layout). Reported for each: distinct calls per poll of 2,000 records, in log
+order and as the reference writer actually polled them.
 
 (a) reference: the fastest simple writer (kafka-python, json.loads, executemany upserts into a
     calls table and inserts into an events table, one transaction per poll);
@@ -34,6 +44,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,79 +52,59 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kafka import TopicPartition
 
+from benchmarks import workload
 from callstream import kafka_clients, topics
 from callstream.broker import EmbeddedBroker, free_port
 from callstream.envelope import encode
 from callstream.settings import Settings
 
-ACCOUNT = "AC" + "0123456789abcdef" * 2
-STEPS = ("initiated", "ringing", "in-progress", "completed")
+SHAPES = ("interleaved", "adjacent", "spaced")
+SHAPE_LABELS = {
+    "interleaved": "interleaved (workload model, delivery order), compact envelopes",
+    "adjacent": "adjacent (the same callbacks grouped call by call: the older shape), compact",
+    "spaced": "interleaved, envelopes with spaces after ',' and ':' (another valid layout)",
+}
+URL = "https://hooks.example.com/twilio/status"
+POLL = 2000  # max_poll_records of every consumer here, as the projector's
 
 
-def rfc2822(t: int) -> str:
-    return time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(t))
+def iso(t: float) -> str:
+    """ingest's received_at: ISO 8601 UTC with microseconds."""
+    whole = int(t)
+    head = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{head}.{round((t - whole) * 1e6) % 1000000:06d}Z"
 
 
-def callbacks(n_calls: int, seed: int = 1, first: int = 0) -> list[tuple[bytes, bytes]]:
-    """5 callbacks per call: four lifecycle events (order shuffled within a call for a third
-    of the calls) and one duplicate; ~1 KB envelopes with Twilio's standard parameters."""
-    rnd = random.Random(seed)
-    out: list[tuple[bytes, bytes]] = []
-    base = 1_790_000_000
-    for i in range(first, first + n_calls):
-        sid = f"CA{i:032x}"
-        evs = []
-        for k, st in enumerate(STEPS):
-            params = [
-                ["AccountSid", ACCOUNT],
-                ["ApiVersion", "2010-04-01"],
-                ["CallSid", sid],
-                ["CallStatus", st],
-                ["Called", "+14155550199"],
-                ["CalledCity", "SAN FRANCISCO"],
-                ["CalledCountry", "US"],
-                ["CalledState", "CA"],
-                ["CalledZip", "94105"],
-                ["Caller", "+14155550100"],
-                ["CallerCity", "OAKLAND"],
-                ["CallerCountry", "US"],
-                ["CallerState", "CA"],
-                ["CallerZip", "94601"],
-                ["CallbackSource", "call-progress-events"],
-                ["Direction", "outbound-api"],
-                ["From", "+14155550100"],
-                ["FromCity", "OAKLAND"],
-                ["FromCountry", "US"],
-                ["FromState", "CA"],
-                ["FromZip", "94601"],
-                ["SequenceNumber", str(k)],
-                ["Timestamp", rfc2822(base + i + k * 3)],
-                ["To", "+14155550199"],
-                ["ToCity", "SAN FRANCISCO"],
-                ["ToCountry", "US"],
-                ["ToState", "CA"],
-                ["ToZip", "94105"],
-            ]
-            if st == "completed":
-                params += [
-                    ["CallDuration", str(rnd.randint(1, 300))],
-                    ["Duration", "1"],
-                    ["SipResponseCode", "200"],
-                ]
-            evs.append(
-                encode(
-                    f"2026-11-25T12:00:00.{i % 1000000:06d}Z",
-                    "POST",
-                    "https://hooks.example.com/twilio/status",
-                    params,
-                    None,
-                )
-            )
-        if i % 3 == 0:
-            rnd.shuffle(evs)
-        evs.append(evs[rnd.randrange(4)])
-        out += [(sid.encode(), v) for v in evs]
-    return out
+def encode_spaced(received_at: str, params: Any) -> bytes:
+    """The envelope with json's default separators: the same keys in the same order, valid
+    JSON, but not the layout ingest writes (the contract's own example is laid out so)."""
+    obj = {
+        "v": 1,
+        "received_at": received_at,
+        "method": "POST",
+        "url": URL,
+        "params": params,
+        "idempotency_token": None,
+    }
+    return json.dumps(obj, ensure_ascii=False).encode("utf-8")
+
+
+def log_of(cbs: list[workload.Callback], shape: str) -> list[tuple[bytes, bytes]]:
+    """The records of ``cbs`` (keyed by CallSid, as ingest keys them) in the shape's order
+    and layout."""
+    if shape == "adjacent":
+        cbs = workload.adjacent(cbs)
+    if shape == "spaced":
+        return [(cb.call_sid.encode(), encode_spaced(iso(cb.at), cb.params)) for cb in cbs]
+    return [(cb.call_sid.encode(), encode(iso(cb.at), "POST", URL, cb.params, None)) for cb in cbs]
+
+
+def callbacks(
+    n_calls: int, seed: int = 1, first: int = 0, rate: float = 30.0
+) -> list[tuple[bytes, bytes]]:
+    """The workload model's callbacks of ``n_calls`` calls, interleaved, compact."""
+    cbs = list(workload.callbacks(n_calls, workload.Shape(rate=rate), seed=seed, first=first))
+    return log_of(cbs, "interleaved")
 
 
 def produce(settings: Settings, recs: list[tuple[bytes, bytes]]) -> float:
@@ -145,8 +136,10 @@ def _consumer(settings: Settings, profile: kafka_clients.BrokerProfile) -> tuple
 
 def reference_writer(
     settings: Settings, profile: kafka_clients.BrokerProfile, total: int, db: Path
-) -> float:
-    """(a) consume, json.loads, executemany into calls + events, one transaction per poll."""
+) -> tuple[float, float]:
+    """(a) consume, json.loads, executemany into calls + events, one transaction per poll.
+    Returns the rate and the distinct CallSids an average poll touched (as polled: a poll
+    takes records of several partitions)."""
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -158,6 +151,7 @@ def reference_writer(
     )
     c, _ = _consumer(settings, profile)
     n = 0
+    distinct: list[int] = []
     t0 = time.perf_counter()
     while n < total:
         batch = c.poll(timeout_ms=500)
@@ -179,6 +173,8 @@ def reference_writer(
                     )
                 )
         n += len(events)
+        if events:
+            distinct.append(len({e[0] for e in events}))
         with conn:
             conn.executemany(
                 "INSERT INTO calls VALUES (?, ?, ?, ?) ON CONFLICT(call_sid) DO UPDATE SET "
@@ -190,7 +186,7 @@ def reference_writer(
     rate = n / (time.perf_counter() - t0)
     c.close()
     conn.close()
-    return rate
+    return rate, sum(distinct) / max(1, len(distinct))
 
 
 def naive_writer(
@@ -377,12 +373,18 @@ def catchup(settings: Settings, total: int, db: Path) -> dict[str, Any]:
 
 
 def projector_run(
-    settings: Settings, total: int, n_calls: int, work: Path, live_rate: int, live_s: float
+    settings: Settings,
+    total: int,
+    n_calls: int,
+    work: Path,
+    live_rate: int,
+    live_s: float,
+    shape: str,
 ) -> dict[str, Any]:
-    """(d) a projector on the caught-up ``work/projector.db`` fed ``live_rate`` callbacks/s
+    """(d) a projector on the caught-up ``work/projector-<shape>.db`` fed ``live_rate`` callbacks/s
     while GET /calls/{sid} is measured; (e) a second projector catching up from offset 0,
     GET measured meanwhile."""
-    db = work / "projector.db"
+    db = work / f"projector-{shape}.db"
     proc, port = _start_projector(settings, db)
     out: dict[str, Any] = {}
     try:
@@ -394,7 +396,7 @@ def projector_run(
         out["get_call_idle"] = _pct(reader.take())
         reader = Reader(port, n_calls)
         reader.start()
-        extra = callbacks(int(live_rate * live_s) // 5 + 1, seed=9, first=n_calls)
+        extra = callbacks(int(live_rate * live_s) // 4 + 1, seed=9, first=n_calls)
         p = kafka_clients.make_producer(settings, "bench-live")
         topic = settings.topic(topics.CALL_STATUS)
         start = time.perf_counter()
@@ -436,12 +438,21 @@ def projector_run(
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--calls", type=int, default=200_000, help="calls (5 callbacks each)")
+    ap.add_argument("--calls", type=int, default=200_000, help="calls (about 4.3 callbacks each)")
+    ap.add_argument("--rate", type=float, default=30.0, help="call arrivals/s in the model")
     ap.add_argument("--naive-records", type=int, default=10_000)
     ap.add_argument("--live-rate", type=int, default=500, help="callbacks/s in phase (d)")
     ap.add_argument("--live-seconds", type=float, default=10.0)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved (a), (b), (c) rounds")
+    ap.add_argument(
+        "--shapes",
+        default=",".join(SHAPES),
+        help=f"comma-separated, of {', '.join(SHAPES)} (the first also gets (b), (d), (e))",
+    )
     args = ap.parse_args()
+    shapes = [x for x in args.shapes.split(",") if x]
+    if not shapes or any(x not in SHAPES for x in shapes):
+        raise SystemExit(f"--shapes: choose among {', '.join(SHAPES)}")
     from kafka.record.util import crc32c_c  # type: ignore[attr-defined]
 
     work = Path(tempfile.mkdtemp(prefix="bench-projector-"))
@@ -451,55 +462,100 @@ def main() -> None:
         broker = EmbeddedBroker()
         bootstrap = broker.start()
     try:
-        settings = Settings.from_env(
-            env={}, kafka_bootstrap_servers=bootstrap, topic_prefix=f"bench{uuid.uuid4().hex[:6]}."
-        )
-        profile = kafka_clients.detect_profile(settings)
-        kafka_clients.ensure_topics(settings)
-        recs = callbacks(args.calls)
-        total = len(recs)
-        print(f"producing {total:,} callbacks for {args.calls:,} calls", file=sys.stderr)
-        prod_rate = produce(settings, recs)
-        del recs
-        rounds = []
-        for r in range(args.rounds):
-            print(f"round {r + 1}: (a) reference writer", file=sys.stderr)
-            ref = reference_writer(settings, profile, total, work / f"ref{r}.db")
-            print(f"round {r + 1}: (b) naive writer", file=sys.stderr)
-            naive = naive_writer(settings, profile, args.naive_records, work / f"naive{r}.db")
-            print(f"round {r + 1}: (c) callstream projector", file=sys.stderr)
-            db = work / "projector.db"
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{db}{suffix}").unlink(missing_ok=True)
-            c = catchup(settings, total, db)
-            rounds.append(
-                {
-                    "a_reference_rate": round(ref),
-                    "b_naive_rate": round(naive),
-                    "c_projector": c,
-                    "c_steady_vs_a": round(c["steady_rate_10_to_90"] / ref, 3),
-                    "c_from_start_vs_a": round(c["rate_from_process_start"] / ref, 3),
-                    "c_steady_vs_b": round(c["steady_rate_10_to_90"] / naive, 1),
-                }
+        run = uuid.uuid4().hex[:6]
+        settings = {
+            shape: Settings.from_env(
+                env={}, kafka_bootstrap_servers=bootstrap, topic_prefix=f"bench{run}{shape[:3]}."
             )
+            for shape in shapes
+        }
+        profile = kafka_clients.detect_profile(settings[shapes[0]])
+        cbs = list(workload.callbacks(args.calls, workload.Shape(rate=args.rate)))
+        total = len(cbs)
+        model: dict[str, Any] = {"in_flight_max": workload.in_flight(cbs), "shapes": {}}
+        prod_rate: dict[str, int] = {}
+        for shape in shapes:
+            kafka_clients.ensure_topics(settings[shape])
+            recs = log_of(cbs, shape)
+            sizes: Sequence[int] = [len(v) for _, v in recs]
+            model["shapes"][shape] = {
+                "distinct_calls_per_poll_of_2000_in_log_order": round(
+                    workload.distinct_calls_per_poll([k.decode() for k, _ in recs], POLL), 1
+                ),
+                "mean_record_bytes": round(statistics.mean(sizes)),
+            }
+            print(
+                f"{shape}: producing {total:,} callbacks of {args.calls:,} calls", file=sys.stderr
+            )
+            prod_rate[shape] = round(produce(settings[shape], recs))
+            del recs
+        del cbs
+        rounds: dict[str, list[dict[str, Any]]] = {shape: [] for shape in shapes}
+        for r in range(args.rounds):
+            for shape in shapes:
+                s = settings[shape]
+                print(f"round {r + 1} {shape}: (a) reference writer", file=sys.stderr)
+                ref, per_poll = reference_writer(s, profile, total, work / f"ref{r}{shape}.db")
+                row: dict[str, Any] = {
+                    "a_reference_rate": round(ref),
+                    "distinct_calls_per_poll_as_polled": round(per_poll, 1),
+                }
+                if shape == shapes[0]:
+                    print(f"round {r + 1} {shape}: (b) naive writer", file=sys.stderr)
+                    naive = naive_writer(s, profile, args.naive_records, work / f"naive{r}.db")
+                    row["b_naive_rate"] = round(naive)
+                print(f"round {r + 1} {shape}: (c) callstream projector", file=sys.stderr)
+                db = work / f"projector-{shape}.db"
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{db}{suffix}").unlink(missing_ok=True)
+                c = catchup(s, total, db)
+                row["c_projector"] = c
+                row["c_steady_vs_a"] = round(c["steady_rate_10_to_90"] / ref, 3)
+                row["c_from_start_vs_a"] = round(c["rate_from_process_start"] / ref, 3)
+                if "b_naive_rate" in row:
+                    row["c_steady_vs_b"] = round(c["steady_rate_10_to_90"] / naive, 1)
+                rounds[shape].append(row)
+                print(
+                    f"  {shape}: (a) {ref:,.0f}/s  (c) steady {c['steady_rate_10_to_90']:,}/s  "
+                    f"(c)/(a) {row['c_steady_vs_a']}  load {os.getloadavg()[0]:.2f}",
+                    file=sys.stderr,
+                )
         print("(d) live writing and (e) catching up, with GET /calls/{sid}", file=sys.stderr)
-        proj = projector_run(settings, total, args.calls, work, args.live_rate, args.live_seconds)
+        proj = projector_run(
+            settings[shapes[0]],
+            total,
+            args.calls,
+            work,
+            args.live_rate,
+            args.live_seconds,
+            shapes[0],
+        )
 
-        def med(key: str) -> float:
-            return float(statistics.median(r[key] for r in rounds))
+        def med(shape: str, key: str) -> float:
+            return float(statistics.median(r[key] for r in rounds[shape] if key in r))
 
         out = {
             "callbacks": total,
             "calls": args.calls,
+            "call_rate_in_model": args.rate,
+            "model": model,
             "broker": profile.name,
             "fetch_max_wait_ms": profile.fetch_max_wait_ms,
             "crc32c_c_extension": crc32c_c is not None,
-            "produce_rate": round(prod_rate),
+            "produce_rate": prod_rate,
             "b_naive_records_measured": args.naive_records,
             "rounds": rounds,
-            "median_c_steady_vs_a": med("c_steady_vs_a"),
-            "median_c_from_start_vs_a": med("c_from_start_vs_a"),
-            "median_c_steady_vs_b": med("c_steady_vs_b"),
+            "medians": {
+                shape: {
+                    "label": SHAPE_LABELS[shape],
+                    "c_steady_vs_a": med(shape, "c_steady_vs_a"),
+                    "c_from_start_vs_a": med(shape, "c_from_start_vs_a"),
+                    **(
+                        {"c_steady_vs_b": med(shape, "c_steady_vs_b")} if shape == shapes[0] else {}
+                    ),
+                }
+                for shape in shapes
+            },
             "get_call": proj,
             "cpus": os.cpu_count(),
             "loadavg_at_end": os.getloadavg(),
