@@ -14,6 +14,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from callstream import clients
+from callstream.digits import ascii_count
 
 if TYPE_CHECKING:
     from callstream.settings import Settings
@@ -32,11 +33,12 @@ def _identity(raw: str) -> str:
 
 
 def _ttl(raw: str) -> int:
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_TTL:
+    ttl = ascii_count(raw)
+    if ttl is None or not 1 <= ttl <= MAX_TTL:
         raise argparse.ArgumentTypeError(
             f"must be a whole number of seconds from 1 to {MAX_TTL}, not {raw[:20]!r}"
         )
-    return int(raw)
+    return ttl
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from callstream import clients
+from callstream.digits import ascii_count
 from callstream.ids import is_e164
 from emulator import errors
 
@@ -93,10 +94,10 @@ def _int(params: Sequence[tuple[str, str]], name: str, default: int) -> int:
     raw = first(params, name)
     if raw is None or raw == "":
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise errors.bad_request(f"{name} must be a whole number of seconds, not {raw!r}") from None
+    value = ascii_count(raw)
+    if value is None:
+        raise errors.bad_request(f"{name} must be a whole number of seconds, not {raw[:20]!r}")
+    return value
 
 
 def parse_create(params: Sequence[tuple[str, str]]) -> CreateRequest:

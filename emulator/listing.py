@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from urllib.parse import urlencode
 
 from callstream.callstatus import REST_STATUSES
+from callstream.digits import ascii_count
 from emulator import errors
 from emulator.calls import Call, call_json
 from emulator.timefmt import parse_list_date
@@ -63,11 +64,10 @@ def list_page(
             op = name[-1] if name[-1] in "<>" else "="
             attr = "start_time" if name.startswith("Start") else "end_time"
             tests.append(_on_date(attr, _date_test(op, bound)))
-    try:
-        size = int(q.get("PageSize") or DEFAULT_PAGE_SIZE)
-        page = int(q.get("Page") or 0)
-    except ValueError:
-        raise errors.bad_request("PageSize and Page must be whole numbers") from None
+    size = ascii_count(q.get("PageSize") or str(DEFAULT_PAGE_SIZE))
+    page = ascii_count(q.get("Page") or "0")
+    if size is None or page is None:
+        raise errors.bad_request("PageSize and Page must be whole numbers (digits 0-9)")
     if not 1 <= size <= MAX_PAGE_SIZE:
         raise errors.bad_request(f"PageSize must be between 1 and {MAX_PAGE_SIZE}")
     page = max(page, 0)

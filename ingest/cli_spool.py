@@ -14,19 +14,23 @@ import argparse
 import sys
 from typing import Any
 
+from callstream.digits import ascii_count
+
 ACTIONS = ("list", "show", "retry", "drop")
 
 
 def _row_id(raw: str) -> int:
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+    row = ascii_count(raw, 18)
+    if row is None:
         raise argparse.ArgumentTypeError(f"a row id is a number, not {raw[:20]!r}")
-    return int(raw)
+    return row
 
 
 def _size(raw: str) -> int:
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10 or int(raw) < 1:
+    size = ascii_count(raw, 10)
+    if size is None or size < 1:
         raise argparse.ArgumentTypeError(f"must be a positive number of bytes, not {raw[:20]!r}")
-    return int(raw)
+    return size
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

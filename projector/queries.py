@@ -15,6 +15,7 @@ from typing import Any
 
 from callstream import clients
 from callstream.callstatus import DIRECTIONS
+from callstream.digits import ascii_count
 from projector.events import EVENT_COLUMNS
 from projector.fold import CALL_COLUMNS, KNOWN_STATUSES
 
@@ -91,18 +92,15 @@ def read_cursor(filters: tuple[str | None, ...], cursor: str) -> str:
 
 
 def parse_count(raw: str, name: str, max_digits: int = 9) -> int:
-    """A non-negative integer written in ASCII digits, at most ``max_digits`` of them.
-
-    ``str.isdigit`` alone is not enough: it accepts superscripts (``²``) and other Unicode
-    digits that ``int`` then refuses, and ``int`` of thousands of digits is slow and, past
-    Python's limit, an error.
-    """
-    if not raw or len(raw) > max_digits or not (raw.isascii() and raw.isdigit()):
+    """A non-negative integer written in ASCII digits, at most ``max_digits`` of them
+    (:func:`callstream.digits.ascii_count`)."""
+    value = ascii_count(raw, max_digits)
+    if value is None:
         raise QueryError(
             f"bad-{name}",
             f"{name} must be a whole number of at most {max_digits} digits (0-9), not {raw[:20]!r}",
         )
-    return int(raw)
+    return value
 
 
 def parse_limit(raw: str | None) -> int:

@@ -10,7 +10,7 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 
 from callstream.ids import is_call_sid
-from tests.emulator.conftest import TWIML, Emu, Target, twilio_client
+from tests.emulator.conftest import FROM, TWIML, Emu, Target, twilio_client
 from tests.helpers import ACCOUNT_SID, wait_until
 
 REST_STATUSES = {
@@ -185,3 +185,21 @@ def test_delete_only_ended_calls(emu: Emu) -> None:
     with pytest.raises(TwilioRestException) as info:
         emu.client.calls(call.sid).fetch()
     assert info.value.code == 20404
+
+
+def test_counts_are_ascii_digits_or_a_400(emu: Emu) -> None:
+    """PageSize, Page, Timeout and TimeLimit: a Unicode digit or a run of thousands of
+    digits is Twilio's error JSON with 400, never a 500."""
+    auth = (ACCOUNT_SID, emu.config.auth_token)
+    calls = f"{emu.url}/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json"
+    for query in ({"PageSize": "²"}, {"Page": "٣"}, {"PageSize": "9" * 5000}, {"Page": "-1"}):
+        r = httpx.get(calls, params=query, auth=auth)
+        assert r.status_code == 400, (query, r.text)
+        assert r.json()["status"] == 400
+    for name in ("Timeout", "TimeLimit"):
+        r = httpx.post(
+            calls, data={"To": "+15558675310", "From": FROM, "Twiml": TWIML, name: "²"}, auth=auth
+        )
+        assert r.status_code == 400, (name, r.text)
+    assert httpx.get(calls, params={"PageSize": "5", "Page": "0"}, auth=auth).status_code == 200
+    assert [r["call_sid"] for r in emu.requests()] == [None, None]  # logged, no call created
