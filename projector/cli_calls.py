@@ -1,5 +1,5 @@
-"""``callstream calls [--status S] [--client NAME] [--account SID] [--limit N] [--json]``: the most recent
-projected calls."""
+"""``callstream calls [--status S] [--client NAME] [--account SID] [--limit N] [--json]``:
+the most recent projected calls."""
 
 from __future__ import annotations
 
