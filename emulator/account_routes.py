@@ -3,6 +3,7 @@ subaccount, list) and ``GET``/``POST /2010-04-01/Accounts/{Sid}.json`` (fetch, u
 
 from __future__ import annotations
 
+import logging
 import time
 from urllib.parse import urlencode
 
@@ -19,6 +20,7 @@ from emulator.engine import Engine
 from emulator.rest import form_params, twilio_errors
 from emulator.timefmt import rfc2822
 
+log = logging.getLogger("callstream.emulator")
 ROOT = f"/{API_VERSION}/Accounts"
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
@@ -121,6 +123,7 @@ def account_routes(engine: Engine) -> list[Route]:
             time.time(),
         )
         engine.add_account_queue(sub.sid)
+        log.info("subaccount created", extra={"account_sid": sub.sid, "owner": owner.sid})
         return JSONResponse(account_json(sub), status_code=201)
 
     @twilio_errors
@@ -140,6 +143,8 @@ def account_routes(engine: Engine) -> list[Route]:
         params = await form_params(request)
         status = first(params, "Status")
         book.update(who, target, status, first(params, "FriendlyName"), time.time())
+        if status is not None:
+            log.info("account status", extra={"account_sid": target.sid, "status": status})
         return JSONResponse(account_json(target))
 
     return [
