@@ -11,19 +11,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from callstream.digits import ascii_count
 from emulator import errors
 from emulator.accounts import STATUSES, Account
 from emulator.calls import API_VERSION
 from emulator.createparams import first
 from emulator.engine import Engine
+from emulator.listing import paging
 from emulator.rest import form_params, twilio_errors
 from emulator.timefmt import rfc2822
 
 log = logging.getLogger("callstream.emulator")
 ROOT = f"/{API_VERSION}/Accounts"
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
 SUBRESOURCES = {
     "addresses": "Addresses",
     "conferences": "Conferences",
@@ -73,12 +71,7 @@ def accounts_page(accounts: list[Account], query: dict[str, str]) -> dict[str, o
     name, status = query.get("FriendlyName") or None, query.get("Status") or None
     if status is not None and status not in STATUSES:
         raise errors.bad_request("Status must be one of active, suspended, closed")
-    size = ascii_count(query.get("PageSize") or str(DEFAULT_PAGE_SIZE))
-    page = ascii_count(query.get("Page") or "0")
-    if size is None or page is None:
-        raise errors.bad_request("PageSize and Page must be whole numbers (digits 0-9)")
-    if not 1 <= size <= MAX_PAGE_SIZE:
-        raise errors.bad_request(f"PageSize must be between 1 and {MAX_PAGE_SIZE}")
+    size, page = paging(query)
     matching = [
         a
         for a in accounts

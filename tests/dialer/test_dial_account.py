@@ -15,27 +15,19 @@ SECOND = "AC" + "b" * 32
 DIAL = ["dial", "--to", "+14155550123", "--from", "+14155550000", "--twiml", "<Response/>"]
 
 
+def dial(env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CALLSTREAM, *DIAL, *extra], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+
+
 def test_dial_account_names_the_account(settings: Settings) -> None:
     env = dialer_env(settings)
-    done = subprocess.run(
-        [*CALLSTREAM, *DIAL, "--account", SECOND, "--id", "acct-1"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = dial(env, "--account", SECOND, "--id", "acct-1")
     assert done.returncode == 0, done.stderr
     # without TWILIO_ACCOUNT_SID, --account is enough
     alone = {k: v for k, v in env.items() if k != "TWILIO_ACCOUNT_SID"}
-    done = subprocess.run(
-        [*CALLSTREAM, *DIAL, "--account", SECOND, "--id", "acct-2"],
-        env=alone,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = dial(alone, "--account", SECOND, "--id", "acct-2")
     assert done.returncode == 0, done.stderr
     recs = read_topic(settings, settings.topic(topics.DIALER_REQUESTS), expect=2)
     assert [r.key for r in recs] == [SECOND.encode()] * 2
@@ -45,14 +37,7 @@ def test_dial_account_names_the_account(settings: Settings) -> None:
 
 def test_dial_bad_account_is_one_line(settings: Settings) -> None:
     for bad in ("AC123", "CA" + "b" * 32, "AC" + "B" * 32):
-        done = subprocess.run(
-            [*CALLSTREAM, *DIAL, "--account", bad],
-            env=dialer_env(settings),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = dial(dialer_env(settings), "--account", bad)
         lines = done.stderr.strip().splitlines()
         assert done.returncode == 2 and len(lines) == 1, done.stderr
         assert "is not an account SID" in lines[0]

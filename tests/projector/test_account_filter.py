@@ -12,14 +12,9 @@ import httpx
 import pytest
 
 from callstream.cli import main
-from callstream.envelope import encode
-from callstream.web import BearerGuard
-from projector.api import create_app
-from projector.store import Store
-from tests.helpers import ACCOUNT_SID, ServedApp
-from tests.projector.support import rfc2822, sid
+from tests.helpers import ACCOUNT_SID
+from tests.projector.support import api_client, callback, listed, sid, stored
 
-TOPIC = "t.twilio.call-status"
 SECOND = "AC" + "b" * 32
 SUB = "AC" + "5" * 32  # a subaccount: its calls carry its own AccountSid
 NOBODY = "AC" + "9" * 32
@@ -34,65 +29,48 @@ CALLS = [
 ]
 
 
-def record(call: str, account: str, seq: int, status: str) -> bytes:
-    params = [
-        ["AccountSid", account],
-        ["CallSid", call],
-        ["CallStatus", status],
-        ["SequenceNumber", str(seq)],
-        ["Timestamp", rfc2822(10 * int(call[-2:], 16) + seq)],
-        ["From", "+14155550100"],
-        ["To", "+14155550123"],
-        ["Direction", "outbound-api"],
-    ]
-    if status == "completed":
-        params.append(["CallDuration", "30"])
-    url = "https://hooks.example.com/twilio/status"
-    return encode("2026-11-25T12:00:00.000000Z", "POST", url, params, None)
-
-
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
-    path = tmp_path / "p.db"
-    st = Store(path, TOPIC)
-    records = [record(c, a, n, s) for c, a, evs in CALLS for n, s in evs]
-    st.apply([(0, i, r) for i, r in enumerate(records)])
-    st.close()
-    return path
+    records = [
+        callback(
+            c,
+            n,
+            s,
+            10 * k + n,
+            account_sid=a,
+            **({"CallDuration": "30"} if s == "completed" else {}),
+        )
+        for k, (c, a, evs) in enumerate(CALLS)
+        for n, s in evs
+    ]
+    return stored(tmp_path / "p.db", records)
 
 
 @pytest.fixture
 def client(db: Path) -> Iterator[httpx.Client]:
-    app = create_app(db, BearerGuard(None, "127.0.0.1"))
-    with ServedApp(app) as served, httpx.Client(base_url=served.url, timeout=10) as c:
+    with api_client(db) as c:
         yield c
-
-
-def sids(body: dict[str, object]) -> list[str]:
-    calls = body["calls"]
-    assert isinstance(calls, list)
-    return [c["call_sid"] for c in calls]
 
 
 def test_calls_of_one_account(client: httpx.Client) -> None:
     mine = client.get("/calls", params={"account": ACCOUNT_SID})
     assert mine.status_code == 200, mine.text
-    assert sids(mine.json()) == [sid(1), sid(3), sid(6)]
+    assert listed(mine.json()) == [sid(1), sid(3), sid(6)]
     assert {c["account_sid"] for c in mine.json()["calls"]} == {ACCOUNT_SID}
-    assert sids(client.get("/calls", params={"account": SUB}).json()) == [sid(4)]
+    assert listed(client.get("/calls", params={"account": SUB}).json()) == [sid(4)]
     second_done = client.get("/calls", params={"account": SECOND, "status": "completed"})
-    assert sids(second_done.json()) == [sid(5)]
-    assert sids(client.get("/calls", params={"account": NOBODY}).json()) == []
-    assert len(sids(client.get("/calls").json())) == len(CALLS)  # no filter: every account
+    assert listed(second_done.json()) == [sid(5)]
+    assert listed(client.get("/calls", params={"account": NOBODY}).json()) == []
+    assert len(listed(client.get("/calls").json())) == len(CALLS)  # no filter: every account
 
 
 def test_account_pages_and_cursors(client: httpx.Client) -> None:
     first = client.get("/calls", params={"account": ACCOUNT_SID, "limit": "2"}).json()
-    assert sids(first) == [sid(1), sid(3)] and first["next_cursor"]
+    assert listed(first) == [sid(1), sid(3)] and first["next_cursor"]
     rest = client.get(
         "/calls", params={"account": ACCOUNT_SID, "limit": "2", "cursor": first["next_cursor"]}
     ).json()
-    assert sids(rest) == [sid(6)] and rest["next_cursor"] is None
+    assert listed(rest) == [sid(6)] and rest["next_cursor"] is None
     # a cursor of one account's listing is valid neither for another's nor without a filter
     for params in ({"account": SECOND}, {}):
         r = client.get("/calls", params={**params, "cursor": first["next_cursor"]})
