@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from callstream.ids import is_account_sid
@@ -93,7 +93,7 @@ class AccountBook:
     def __contains__(self, sid: object) -> bool:
         return sid in self._by_sid
 
-    def __iter__(self) -> Iterable[Account]:
+    def __iter__(self) -> Iterator[Account]:
         return iter(list(self._by_sid.values()))
 
     def get(self, sid: str) -> Account | None:

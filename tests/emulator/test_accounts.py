@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.request_validator import RequestValidator
@@ -120,6 +121,33 @@ def test_subaccount_call_with_parent_credentials_is_signed_with_its_own_token(
     done = receiver.wait(lambda: receiver.for_call(own_call.sid), "the own call's callback")
     assert _signed_with(done[0], sub.auth_token)
     assert {e["account_sid"] for e in emu.requests()} == {sub.sid}
+
+
+def test_inbound_call_of_a_subaccount_is_signed_with_its_token(
+    emu: Emu, receiver: Receiver
+) -> None:
+    sub = emu.client.api.accounts.create(friendly_name="tenant-e")
+    receiver.twiml["/voice"] = "<Response><Hangup/></Response>"
+    body = {
+        "from": "+14155550100",
+        "to": "+14155550199",
+        "voice_url": receiver.url("/voice"),
+        "status_callback": receiver.url("/status"),
+        "account_sid": sub.sid,
+    }
+    r = httpx.post(emu.url + "/emulator/inbound", json=body)
+    assert r.status_code == 201, r.text
+    parent = r.json()["call_sid"]
+    hits = receiver.wait(
+        lambda: h if len(h := receiver.for_call(parent)) == 2 else None, "voice request, callback"
+    )
+    assert [h.path for h in hits] == ["/voice", "/status"]
+    for hit in hits:
+        assert hit.p["AccountSid"] == sub.sid and _signed_with(hit, sub.auth_token), hit
+    unknown = httpx.post(
+        emu.url + "/emulator/inbound", json={**body, "account_sid": "AC" + "7" * 32}
+    )
+    assert unknown.status_code == 400 and unknown.json()["error"] == "unknown-account"
 
 
 def test_suspended_and_closed_subaccounts_are_refused(emu: Emu) -> None:
