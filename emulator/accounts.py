@@ -147,6 +147,8 @@ class AccountBook:
             raise TwilioError(403, 20403, "A subaccount cannot create subaccounts")
         if sid in self._by_sid:
             raise ValueError(f"duplicate account SID {sid}")
+        if friendly_name:
+            _check_name(friendly_name)
         name = friendly_name or f"SubAccount Created at {_stamp(now)}"
         return self._add(Account(sid, token, name, owner.sid, now, now))
 
@@ -165,12 +167,16 @@ class AccountBook:
             if target.status == "closed" and status != "closed":
                 raise errors.bad_request(f"Account {target.sid} is closed; closing is permanent")
         if name is not None:
-            if not name.strip() or len(name) > 64:
-                raise errors.bad_request("FriendlyName must be 1 to 64 characters")
+            _check_name(name)
             target.friendly_name = name
         if status is not None:
             target.status = status
         target.date_updated = now
+
+
+def _check_name(name: str) -> None:
+    if not name.strip() or len(name) > 64:
+        raise errors.bad_request("FriendlyName must be 1 to 64 characters")
 
 
 def _stamp(ts: float) -> str:

@@ -43,6 +43,7 @@ def test_create_list_fetch_update_through_client_api_accounts(emu: Emu) -> None:
     assert sub.subresource_uris["calls"] == f"/2010-04-01/Accounts/{sub.sid}/Calls.json"
     assert sub.date_created is not None  # twilio-python parsed the RFC 2822 date
     other = api.accounts.create()
+    _refused(lambda: api.accounts.create(friendly_name="x" * 65), 400, 20001)
     assert other.friendly_name.startswith("SubAccount Created at ")
 
     # the parent lists itself first, then its subaccounts, each with its token
