@@ -40,21 +40,21 @@ class Account:
 
 
 def parse_account_flags(values: Iterable[str], main_sid: str) -> dict[str, str]:
-    """``--account SID:TOKEN`` values as sid -> token; ValueError names the bad value (never
-    its token)."""
+    """``--account SID:TOKEN`` values as sid -> token. ValueError names the bad value by its
+    position and, once it is known to be one, its SID; never anything that could be a token
+    (a value given the wrong way round, or without its SID)."""
     out: dict[str, str] = {}
-    for raw in values:
+    for n, raw in enumerate(values, start=1):
         sid, sep, token = raw.partition(":")
-        if not sep:
-            raise ValueError(f"--account {sid[:40]!r} must be SID:TOKEN")
+        which = f"--account value {n}"
         if not is_account_sid(sid):
-            raise ValueError(
-                f"--account {sid[:40]!r}: the SID must be 'AC' followed by 32 hex digits"
-            )
+            raise ValueError(f"{which} must be SID:TOKEN, the SID 'AC' followed by 32 hex digits")
+        if not sep:
+            raise ValueError(f"{which} ({sid}) must be SID:TOKEN")
         if not token or not token.isprintable() or any(c.isspace() for c in token):
-            raise ValueError(f"--account {sid}: the token must be non-empty, without spaces")
+            raise ValueError(f"{which} ({sid}): the token must be non-empty, without spaces")
         if sid == main_sid or sid in out:
-            raise ValueError(f"--account {sid}: this account is given twice")
+            raise ValueError(f"{which} ({sid}): this account is given twice")
         out[sid] = token
     return out
 

@@ -88,6 +88,8 @@ def test_emulator_process_serves_every_account_given(tmp_path: Path) -> None:
     [
         ("AC" + "b" * 32, "must be SID:TOKEN"),
         ("ACnope:tok", "'AC' followed by 32 hex digits"),
+        ("a-secret-token", "'AC' followed by 32 hex digits"),  # the SID forgotten
+        ("a-secret-token:" + "AC" + "b" * 32, "'AC' followed by 32 hex digits"),  # reversed
         ("AC" + "b" * 32 + ":", "token must be non-empty"),
         ("AC" + "b" * 32 + ":two words", "token must be non-empty"),
         (f"{ACCOUNT_SID}:another", "given twice"),
@@ -106,7 +108,8 @@ def test_bad_account_values_are_one_line_and_exit_2(value: str, says: str, tmp_p
     assert done.returncode == 2, done.stderr
     assert len(lines) == 1 and lines[0].startswith("callstream emulator: error: "), lines
     assert says in lines[0]
-    assert "two words" not in lines[0] and "another" not in lines[0]  # no token echoed
+    for part in ("two words", "another", "secret", "nope"):  # nothing but a SID echoed
+        assert part not in lines[0]
 
 
 def test_the_same_sid_twice_is_refused(tmp_path: Path) -> None:
