@@ -16,6 +16,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--url", metavar="U", help="TwiML URL Twilio fetches when the call connects")
     what.add_argument("--twiml", metavar="X", help="inline TwiML for the call")
+    p.add_argument(
+        "--account",
+        default=None,
+        metavar="SID",
+        help="the account that places the call (default TWILIO_ACCOUNT_SID)",
+    )
     p.add_argument("--id", default=None, help="request id (idempotency key); default: new")
     p.add_argument("--bootstrap-servers", default=None, help="overrides KAFKA_BOOTSTRAP_SERVERS")
 
@@ -24,12 +30,20 @@ def run(args: argparse.Namespace) -> int:
     from callstream import kafka_clients, topics
     from callstream.dialrequest import DialRequestError, from_input
     from callstream.errors import CliError
+    from callstream.ids import is_account_sid
     from callstream.reach import require_broker, source_of
     from callstream.settings import Settings, SettingsError
 
     settings = Settings.from_env(kafka_bootstrap_servers=args.bootstrap_servers)
-    settings.require("twilio_account_sid")
-    assert settings.twilio_account_sid is not None
+    account = args.account
+    if account is None:
+        settings.require("twilio_account_sid")
+        account = settings.twilio_account_sid
+    elif not is_account_sid(account):
+        raise SettingsError(
+            f"--account {account[:40]!r} is not an account SID ('AC' and 32 hex digits)"
+        )
+    assert account is not None
     body: dict[str, object] = {"to": args.to, "from": args.from_}
     if args.url is not None:
         body["url"] = args.url
@@ -38,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if args.id is not None:
         body["id"] = args.id
     try:
-        req = from_input(body, settings.twilio_account_sid)
+        req = from_input(body, account)
     except DialRequestError as e:
         raise SettingsError(str(e)) from None
     require_broker(kafka_clients.bootstrap(settings), source_of(args))

@@ -53,7 +53,7 @@ def admin_routes(engine: Engine) -> list[Route]:
         if not isinstance(body, dict):
             return error(400, "bad-json", "body must be a JSON object")
         account = body.get("account_sid", engine.config.account_sid)
-        if not isinstance(account, str) or account not in engine.config.accounts:
+        if not isinstance(account, str) or account not in engine.accounts:
             return error(400, "unknown-account", "account_sid is not an account of this emulator")
         try:
             kwargs = inbound_call(body, account)

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 from callstream.web import health_routes
 from emulator import errors
+from emulator.account_routes import account_routes
 from emulator.admin import admin_routes
 from emulator.config import EmulatorConfig
 from emulator.engine import Engine
@@ -57,6 +58,7 @@ def create_app(config: EmulatorConfig) -> Starlette:
     app = Starlette(
         routes=[
             *rest_routes(engine),
+            *account_routes(engine),
             *admin_routes(engine),
             *health_routes(metrics.registry, ready),
         ],

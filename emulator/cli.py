@@ -61,6 +61,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="scenario file (.json or .toml) mapping numbers to outcomes",
     )
     parser.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="SID:TOKEN",
+        help="another main account beside TWILIO_ACCOUNT_SID (repeatable); "
+        "each has its own token and CPS queue",
+    )
+    parser.add_argument(
         "--seed", type=int, default=None, help="seed for call SIDs, chaos and fault fractions"
     )
     chaos = parser.add_argument_group("chaos (status callbacks; all off by default)")
@@ -146,6 +154,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_config(args: argparse.Namespace) -> EmulatorConfig:
     from callstream.settings import Settings, SettingsError
+    from emulator.accounts import parse_account_flags
     from emulator.chaos import Chaos
     from emulator.config import EmulatorConfig
     from emulator.faults import FaultSettings
@@ -164,6 +173,7 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
             create_429_rate=args.fault_create_429_rate,
             create_500_rate=args.fault_create_500_rate,
         )
+        extra_accounts = parse_account_flags(args.account, settings.twilio_account_sid)
     except (ScenarioError, ValueError) as e:
         raise SettingsError(str(e)) from None
     return EmulatorConfig(
@@ -181,6 +191,7 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
         ),
         faults=faults,
         seed=args.seed,
+        extra_accounts=extra_accounts,
     )
 
 

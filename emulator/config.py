@@ -39,4 +39,6 @@ class EmulatorConfig:
 
     @property
     def accounts(self) -> dict[str, str]:
-        return {**self.extra_accounts, self.account_sid: self.auth_token}
+        """Every main account, sid -> auth token; the one from the environment first."""
+        extra = {sid: t for sid, t in self.extra_accounts.items() if sid != self.account_sid}
+        return {self.account_sid: self.auth_token, **extra}

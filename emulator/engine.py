@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from emulator import delivery, lifecycle, twiml
+from emulator.accounts import AccountBook
 from emulator.callbackparams import standard_params, status_callback_params
 from emulator.callbacks import CallbackSender
 from emulator.calls import Call
@@ -57,6 +58,7 @@ class Engine:
         self.twiml_requests: list[dict[str, Any]] = []
         self._request_of: dict[str, dict[str, Any]] = {}
         self._creates: dict[str, CreateRequest] = {}
+        self.accounts = AccountBook(config.accounts, time.time())
         self.queues = {sid: CpsQueue(config.cps) for sid in config.accounts}
         self.faults = Faults(config.faults, config.seed)
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -97,7 +99,13 @@ class Engine:
         return prefix + uuid.uuid4().hex
 
     def token_for(self, account_sid: str) -> str:
-        return self.config.accounts[account_sid]
+        return self.accounts.token_for(account_sid)
+
+    def add_account_queue(self, account_sid: str) -> None:
+        """A new subaccount's own CPS queue, dispatched like the others."""
+        self.queues[account_sid] = CpsQueue(self.config.cps)
+        self._wake[account_sid] = asyncio.Event()
+        self.spawn(self._dispatch(account_sid))
 
     def add_call(self, call: Call) -> None:
         self.calls[call.sid] = call

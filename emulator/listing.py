@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from urllib.parse import urlencode
 
@@ -41,6 +41,17 @@ def _on_date(attr: str, test: Callable[[float | None], bool]) -> Callable[[Call]
     return lambda c: test(getattr(c, attr))
 
 
+def paging(q: Mapping[str, str]) -> tuple[int, int]:
+    """``PageSize`` and ``Page`` of a list request (ASCII digits, bounded), else 400."""
+    size = ascii_count(q.get("PageSize") or str(DEFAULT_PAGE_SIZE))
+    page = ascii_count(q.get("Page") or "0")
+    if size is None or page is None:
+        raise errors.bad_request("PageSize and Page must be whole numbers (digits 0-9)")
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise errors.bad_request(f"PageSize must be between 1 and {MAX_PAGE_SIZE}")
+    return size, page
+
+
 def list_page(
     calls: Sequence[Call], query: Sequence[tuple[str, str]], path: str
 ) -> dict[str, object]:
@@ -64,13 +75,7 @@ def list_page(
             op = name[-1] if name[-1] in "<>" else "="
             attr = "start_time" if name.startswith("Start") else "end_time"
             tests.append(_on_date(attr, _date_test(op, bound)))
-    size = ascii_count(q.get("PageSize") or str(DEFAULT_PAGE_SIZE))
-    page = ascii_count(q.get("Page") or "0")
-    if size is None or page is None:
-        raise errors.bad_request("PageSize and Page must be whole numbers (digits 0-9)")
-    if not 1 <= size <= MAX_PAGE_SIZE:
-        raise errors.bad_request(f"PageSize must be between 1 and {MAX_PAGE_SIZE}")
-    page = max(page, 0)
+    size, page = paging(q)
 
     matching = [c for c in reversed(calls) if all(t(c) for t in tests)]
     token = q.get("PageToken") or ""

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
@@ -25,21 +22,10 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def authenticate(request: Request, engine: Engine) -> str:
-    """The account SID of the path, once HTTP Basic credentials prove it; else 20003."""
-    path_account = request.path_params["account_sid"]
-    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        raise errors.authenticate()
-    try:
-        user, _, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        raise errors.authenticate() from None
-    token = engine.config.accounts.get(user)
-    if token is None or not hmac.compare_digest(password.encode(), token.encode()):
-        raise errors.authenticate()
-    if user != path_account:
-        raise errors.authenticate()
-    return user
+    """The account SID of the path, once HTTP Basic credentials prove it (its own, or its
+    parent's: see :mod:`emulator.accounts`); else 20003, or 20005 when it is not active."""
+    authorization = request.headers.get("authorization", "")
+    return engine.accounts.acting_on(authorization, request.path_params["account_sid"]).sid
 
 
 async def form_params(request: Request) -> list[tuple[str, str]]:

@@ -55,6 +55,14 @@ class Readers:
             self.all.clear()
 
 
+def _only(request: Request, *known: str) -> None:
+    unknown = set(request.query_params.keys()) - set(known)
+    if unknown:
+        raise queries.QueryError(
+            "bad-parameter", "unknown query parameter(s): " + ", ".join(sorted(unknown))[:200]
+        )
+
+
 def create_app(
     db_path: Path,
     guard: BearerGuard,
@@ -95,11 +103,7 @@ def create_app(
 
     async def list_calls(request: Request) -> Response:
         q = request.query_params
-        unknown = set(q.keys()) - {"status", "direction", "parent", "limit", "cursor", "client"}
-        if unknown:
-            raise queries.QueryError(
-                "bad-parameter", "unknown query parameter(s): " + ", ".join(sorted(unknown))
-            )
+        _only(request, "status", "direction", "parent", "limit", "cursor", "client", "account")
         limit = queries.parse_limit(q.get("limit"))
         kw: dict[str, Any] = {
             "status": q.get("status") or None,
@@ -108,12 +112,16 @@ def create_app(
             "limit": limit,
             "cursor": q.get("cursor") or None,
             "client": q.get("client") or None,  # calls where client:NAME is either party
+            "account": q.get("account") or None,
         }
         queries.check_filters(kw["status"], kw["direction"])
         return JSONResponse(await read(lambda c: queries.list_calls(c, **kw)))
 
     async def get_stats(request: Request) -> Response:
-        return JSONResponse(await read(queries.stats))
+        _only(request, "account")
+        account = request.query_params.get("account") or None
+        queries.check_account(account)
+        return JSONResponse(await read(lambda c: queries.stats(c, account)))
 
     async def ready() -> tuple[bool, dict[str, Any]]:
         if progress is None:

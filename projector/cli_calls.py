@@ -1,5 +1,5 @@
-"""``callstream calls [--status S] [--client NAME] [--limit N] [--json]``: the most recent
-projected calls."""
+"""``callstream calls [--status S] [--client NAME] [--account SID] [--limit N] [--json]``:
+the most recent projected calls."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--client", default=None, help="only calls where client:NAME is caller or called"
     )
+    p.add_argument("--account", default=None, metavar="SID", help="only calls of this account")
     p.add_argument("--limit", type=_positive, default=20, help="at most N calls (default 20)")
     p.add_argument("--json", action="store_true", help="JSON for scripts instead of a table")
     p.add_argument("--db", default=None, help="SQLite file (overrides CALLSTREAM_DB)")
@@ -34,11 +35,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         queries.check_filters(args.status, None)
         queries.check_client(args.client)
+        queries.check_account(args.account)
         conn = schema.connect_readonly(settings.db)
     except (queries.QueryError, schema.SchemaError) as e:
         raise CliError(str(e)) from None
     try:
-        calls = queries.recent_calls(conn, status=args.status, limit=args.limit, client=args.client)
+        calls = queries.recent_calls(
+            conn, status=args.status, limit=args.limit, client=args.client, account=args.account
+        )
     finally:
         conn.close()
     if args.json:
@@ -49,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
             "no calls"
             + (f" with status {args.status}" if args.status else "")
             + (f" of client:{args.client}" if args.client else "")
+            + (f" of account {args.account}" if args.account else "")
         )
         return 0
     print(

@@ -16,6 +16,7 @@ from typing import Any
 from callstream import clients
 from callstream.callstatus import DIRECTIONS
 from callstream.digits import ascii_count
+from callstream.ids import is_account_sid
 from projector.events import EVENT_COLUMNS
 from projector.fold import CALL_COLUMNS, KNOWN_STATUSES
 
@@ -132,11 +133,26 @@ def check_client(client: str | None) -> None:
         )
 
 
+def check_account(account: str | None) -> None:
+    if account is not None and not is_account_sid(account):
+        raise QueryError(
+            "bad-account",
+            f"account must be an account SID ('AC' and 32 hex digits), not {account[:40]!r}",
+        )
+
+
 def _client_where(client: str | None, where: list[str], args: list[Any]) -> None:
     """Calls where ``client:NAME`` is either party."""
     if client is not None:
         where.append("(from_number = ? OR to_number = ?)")
         args.extend([clients.address(client)] * 2)
+
+
+def _account_where(account: str | None, where: list[str], args: list[Any]) -> None:
+    """Calls of one account (a subaccount is an account of its own: its calls carry its SID)."""
+    if account is not None:
+        where.append("account_sid = ?")
+        args.append(account)
 
 
 def list_calls(
@@ -148,14 +164,18 @@ def list_calls(
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
     client: str | None = None,
+    account: str | None = None,
 ) -> dict[str, Any]:
     """``{"calls": [...], "next_cursor": str | None}``, in CallSid order (stable while the
     projector writes: a row never moves, so a page never repeats or skips a call).
-    ``client``: only calls where ``client:NAME`` is the caller or the called party."""
+    ``client``: only calls where ``client:NAME`` is the caller or the called party;
+    ``account``: only calls of that AccountSid."""
     check_filters(status, direction)
     check_client(client)
-    # a client filter joins the cursor's tag only when given, so older cursors stay valid
+    check_account(account)
+    # client and account join the cursor's tag only when given, so older cursors stay valid
     filters = (status, direction, parent) + ((client,) if client is not None else ())
+    filters += ("account", account) if account is not None else ()
     where: list[str] = []
     args: list[Any] = []
     for col, val in (("status", status), ("direction", direction), ("parent_call_sid", parent)):
@@ -163,6 +183,7 @@ def list_calls(
             where.append(f"{col} = ?")
             args.append(val)
     _client_where(client, where, args)
+    _account_where(account, where, args)
     if cursor:
         where.append("call_sid > ?")
         args.append(read_cursor(filters, cursor))
@@ -178,10 +199,16 @@ def list_calls(
     return {"calls": rows, "next_cursor": nxt}
 
 
-def stats(conn: sqlite3.Connection) -> dict[str, Any]:
+def stats(conn: sqlite3.Connection, account: str | None = None) -> dict[str, Any]:
+    """Counts and means over all calls, or over one account's (``account``). ``by_account``
+    counts calls per AccountSid; ``rejected_events`` is never per account (a rejected
+    record may name none)."""
+    check_account(account)
+    where, args = ("WHERE account_sid = ?", [account]) if account is not None else ("", [])
+    also = where.replace("WHERE", "AND") if where else ""
     by_status = dict(
         conn.execute(
-            "SELECT status, COUNT(*) FROM calls GROUP BY status ORDER BY status"
+            f"SELECT status, COUNT(*) FROM calls {where} GROUP BY status ORDER BY status", args
         ).fetchall()
     )
     total = sum(by_status.values())
@@ -192,26 +219,45 @@ def stats(conn: sqlite3.Connection) -> dict[str, Any]:
     )
     answered = conn.execute(
         "SELECT COUNT(*) FROM calls WHERE ended_at IS NOT NULL AND "
-        "(answered_at IS NOT NULL OR status = 'completed')"
+        f"(answered_at IS NOT NULL OR status = 'completed') {also}",
+        args,
     ).fetchone()[0]
     ring, talk = conn.execute(
         "SELECT AVG((julianday(COALESCE(answered_at, ended_at)) - julianday(ringing_at))"
         " * 86400.0) FILTER (WHERE ringing_at IS NOT NULL"
         " AND COALESCE(answered_at, ended_at) IS NOT NULL),"
         " AVG(call_duration_s) FILTER (WHERE status = 'completed')"
-        " FROM calls"
+        f" FROM calls {where}",
+        args,
     ).fetchone()
     by_direction = dict(
         conn.execute(
-            "SELECT COALESCE(direction, 'unknown'), COUNT(*) FROM calls GROUP BY 1 ORDER BY 1"
+            "SELECT COALESCE(direction, 'unknown'), COUNT(*) FROM calls"
+            f" {where} GROUP BY 1 ORDER BY 1",
+            args,
         ).fetchall()
     )
-    events = conn.execute("SELECT COUNT(*) FROM call_events").fetchone()[0]
+    by_account = dict(
+        conn.execute(
+            "SELECT COALESCE(account_sid, 'unknown'), COUNT(*) FROM calls"
+            f" {where} GROUP BY 1 ORDER BY 1",
+            args,
+        ).fetchall()
+    )
+    if account is None:
+        events = conn.execute("SELECT COUNT(*) FROM call_events").fetchone()[0]
+    else:
+        events = conn.execute(
+            "SELECT COUNT(*) FROM call_events WHERE call_sid IN"
+            " (SELECT call_sid FROM calls WHERE account_sid = ?)",
+            args,
+        ).fetchone()[0]
     rejected = conn.execute("SELECT COUNT(*) FROM rejected_events").fetchone()[0]
     return {
         "calls": total,
         "by_status": by_status,
         "by_direction": by_direction,
+        "by_account": by_account,
         "ended": ended,
         "answer_rate": round(answered / ended, 4) if ended else None,
         "mean_ring_s": round(ring, 3) if ring is not None else None,
@@ -227,10 +273,12 @@ def recent_calls(
     status: str | None = None,
     limit: int = 20,
     client: str | None = None,
+    account: str | None = None,
 ) -> list[dict[str, Any]]:
     """The calls whose latest stage is most recent first (for people, not pagination)."""
     check_filters(status, None)
     check_client(client)
+    check_account(account)
     sql = f"SELECT {_COLS} FROM calls"
     where: list[str] = []
     args: list[Any] = []
@@ -238,6 +286,7 @@ def recent_calls(
         where.append("status = ?")
         args.append(status)
     _client_where(client, where, args)
+    _account_where(account, where, args)
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += (

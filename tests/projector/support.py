@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+import httpx
 
 from callstream import kafka_clients, topics
 from callstream.envelope import encode
@@ -24,9 +29,17 @@ def rfc2822(sec: int) -> str:
     return formatdate(1_790_000_000 + sec, usegmt=False).replace("-0000", "+0000")
 
 
-def callback(call_sid: str, seq: int, status: str, sec: int = 0, **extra: str) -> bytes:
+def callback(
+    call_sid: str,
+    seq: int,
+    status: str,
+    sec: int = 0,
+    *,
+    account_sid: str = ACCOUNT_SID,
+    **extra: str,
+) -> bytes:
     params = [
-        ["AccountSid", ACCOUNT_SID],
+        ["AccountSid", account_sid],
         ["CallSid", call_sid],
         ["CallStatus", status],
         ["SequenceNumber", str(seq)],
@@ -101,3 +114,32 @@ def tables(conn: Any) -> dict[str, list[tuple[Any, ...]]]:
     return {
         t: dump(conn, t) for t in ("calls", "call_events", "rejected_events", "projector_offsets")
     }
+
+
+def stored(path: Path, records: list[bytes], topic: str = "t.twilio.call-status") -> Path:
+    """A projector database at ``path`` holding ``records`` (partition 0, offsets 0...)."""
+    from projector.store import Store
+
+    st = Store(path, topic)
+    st.apply([(0, i, r) for i, r in enumerate(records)])
+    st.close()
+    return path
+
+
+@contextmanager
+def api_client(db: Path) -> Iterator[httpx.Client]:
+    """The projector's HTTP API on ``db``, served on loopback without a bearer token."""
+    from callstream.web import BearerGuard
+    from projector.api import create_app
+    from tests.helpers import ServedApp
+
+    app = create_app(db, BearerGuard(None, "127.0.0.1"))
+    with ServedApp(app) as served, httpx.Client(base_url=served.url, timeout=10) as c:
+        yield c
+
+
+def listed(body: dict[str, object]) -> list[str]:
+    """The CallSids of a ``GET /calls`` answer, in order."""
+    calls = body["calls"]
+    assert isinstance(calls, list)
+    return [c["call_sid"] for c in calls]

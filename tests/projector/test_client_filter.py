@@ -12,11 +12,8 @@ import pytest
 
 from callstream.cli import main
 from callstream.envelope import encode
-from callstream.web import BearerGuard
-from projector.api import create_app
-from projector.store import Store
-from tests.helpers import ACCOUNT_SID, ServedApp
-from tests.projector.support import sid
+from tests.helpers import ACCOUNT_SID
+from tests.projector.support import api_client, listed, sid, stored
 
 TOPIC = "t.twilio.call-status"
 # (call, parent, from, to): alice calls a number, alice calls bob, a caller rings bob,
@@ -51,24 +48,16 @@ def record(call: str, parent: str | None, frm: str, to: str) -> bytes:
 
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
-    path = tmp_path / "p.db"
-    st = Store(path, TOPIC)
-    st.apply([(0, i, record(*leg)) for i, leg in enumerate(LEGS)])
-    st.close()
-    return path
+    return stored(tmp_path / "p.db", [record(*leg) for leg in LEGS])
 
 
 @pytest.fixture
 def client(db: Path) -> Iterator[httpx.Client]:
-    app = create_app(db, BearerGuard(None, "127.0.0.1"))
-    with ServedApp(app) as served, httpx.Client(base_url=served.url, timeout=10) as c:
+    with api_client(db) as c:
         yield c
 
 
-def sids(body: dict[str, object]) -> list[str]:
-    calls = body["calls"]
-    assert isinstance(calls, list)
-    return [c["call_sid"] for c in calls]
+sids = listed
 
 
 def test_calls_of_a_client_as_either_party(client: httpx.Client) -> None:
