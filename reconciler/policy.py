@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from callstream.callstatus import TERMINAL
+from callstream.snapshots import RANK
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,3 +196,15 @@ class Pace:
 
 def due(track: Track, now: float) -> bool:
     return track.next_ask_at is not None and track.next_ask_at <= now
+
+
+def worth_appending(track: Track, status: str) -> bool:
+    """Whether a snapshot of ``status`` can change the call's projected row: a terminal one
+    always; a live one only for a call that has no callback yet and only when it is a later
+    stage than the snapshots already logged (anything else would count for nothing)."""
+    if status in TERMINAL:
+        return True
+    rank = RANK.get(status)
+    if rank is None:
+        return False
+    return track.sequence is None or (track.sequence < 0 and rank > track.sequence)
