@@ -5,8 +5,9 @@ then runs the emulator (unless real Twilio credentials and a public URL are conf
 the projector, ingest, the dialer and the reconciler as child processes, waits until each
 answers ``/readyz``, prints the URLs and a "try this", and supervises them: if one dies, all
 stop with its last log lines. Ctrl-C or SIGTERM stops the children in order (reconciler,
-dialer, ingest, projector, archiver, emulator, broker) and leaves no process behind: children are also tied to this
-process with PR_SET_PDEATHSIG, so even a SIGKILL of ``callstream up`` takes them down.
+dialer, ingest, projector, archiver, emulator, broker) and leaves no process behind:
+children are also tied to this process with PR_SET_PDEATHSIG, so even a SIGKILL of
+``callstream up`` takes them down.
 
 On the embedded broker (memory only) it also keeps the log's history: before any service
 starts it restores the archive of the earlier runs into the fresh broker
