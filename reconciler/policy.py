@@ -110,9 +110,13 @@ def on_event(track: Track | None, seen: Seen, policy: Policy) -> Track:
         track = replace(track, status=status, sequence=seq)
     if track.terminal:
         return replace(track, next_ask_at=None)
-    if seen.snapshot or track.gone or track.gave_up:
-        # our own answer coming back, or a call we stopped asking about: the schedule that
-        # the answer set stays
+    if track.gone or track.gave_up:
+        return track  # a call we stopped asking about
+    if seen.snapshot:
+        # our own answer coming back: the schedule the answer set stays; a call first seen
+        # through a snapshot (the state was reset) is scheduled from it
+        if track.next_ask_at is None:
+            return replace(track, next_ask_at=at + policy.window(track.status))
         return track
     # a callback: the call is alive; count its silence again from here
     last = max(track.last_event_at, at)

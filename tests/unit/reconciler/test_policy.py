@@ -119,6 +119,13 @@ def test_the_pace_spaces_requests_and_honours_a_hold() -> None:
     assert abs(pace.wait(10.1) - 3.0) < 1e-9
 
 
+def test_a_call_first_seen_through_a_snapshot_is_scheduled() -> None:
+    # a state file reset: the log is read again, the snapshot before the dialer's outcome
+    t = on_event(None, Seen(SID, ACC, "ringing", -3, 50.0, snapshot=True), P)
+    assert t.next_ask_at == 150.0
+    assert on_created(t, SID, ACC, 60.0, P).next_ask_at == 150.0
+
+
 statuses = st.sampled_from(["queued", "initiated", "ringing", "in-progress", "completed", "busy"])
 
 
