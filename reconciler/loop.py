@@ -206,6 +206,7 @@ class Reconciler:
             self.metrics.ask["not-found"].inc()
         elif isinstance(answer, pl.Failed):
             self.metrics.ask["failed"].inc()
+            log.warning("REST request failed; backing off", extra={"reason": answer.reason})
         else:
             terminal = answer.status in TERMINAL
             self.metrics.ask["terminal" if terminal else "live"].inc()
