@@ -183,6 +183,17 @@ def test_a_429_holds_every_call(parts: Any) -> None:
     assert rec.pace.wait(1010.0) == 30.0
 
 
+def test_a_busy_account_slows_the_asking(parts: Any) -> None:
+    rec, api, _prod, clock = parts
+    feed(rec, created(0, 1_000_000))
+    clock.now = 1010.0
+    call = RestCall(SID, ACC, "ringing")
+    api.answers.append(Fetched(Found("ringing"), call, concurrent=60))
+    rec.ask_due()
+    assert rec.pace.wait(1010.0) == 1.0  # Twilio-Concurrent-Requests at 60: a pause
+    assert rec.metrics.concurrent._value.get() == 60
+
+
 def test_a_404_and_a_failure(parts: Any) -> None:
     rec, api, _prod, clock = parts
     feed(rec, created(0, 1_000_000))
