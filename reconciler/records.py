@@ -12,6 +12,7 @@ from callstream.ids import is_account_sid
 from callstream.snapshots import SEQUENCES, SOURCE
 from reconciler.policy import Seen
 
+MAX_DIGITS = 18
 USED = ("CallSid", "AccountSid", "CallStatus", "SequenceNumber", "CallbackSource")
 
 
@@ -26,9 +27,13 @@ def seen_of(value: bytes | None, at: float) -> Seen | None:
     status = first.get("CallStatus", "").strip().lower()
     if status == "answered":
         status = "in-progress"
+    # read as the projector reads it (projector/interpret.py), so both count the same events
+    raw = first.get("SequenceNumber", "").strip()
     try:
-        seq = int(first.get("SequenceNumber", "").strip())
+        seq = int(raw) if 0 < len(raw) <= MAX_DIGITS else None
     except ValueError:
+        seq = None
+    if seq is None:
         return None
     snapshot = first.get("CallbackSource") == SOURCE
     if not sid or not status or (seq < 0 and not (snapshot and seq in SEQUENCES)):
