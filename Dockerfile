@@ -13,6 +13,7 @@ COPY ingest ./ingest
 COPY projector ./projector
 COPY dialer ./dialer
 COPY emulator ./emulator
+COPY reconciler ./reconciler
 RUN pip install . \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin callstream \
     && mkdir -p /data \

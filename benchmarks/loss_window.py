@@ -41,7 +41,7 @@ from benchmarks.loadgen import Response, open_loop, pct  # noqa: E402
 from callstream.broker import free_port  # noqa: E402
 from callstream.envelope import decode  # noqa: E402
 
-NAMES = ("ingest", "projector", "dialer", "archive", "emulator", "broker")
+NAMES = ("ingest", "projector", "dialer", "archive", "emulator", "broker", "reconciler")
 
 
 class Up:

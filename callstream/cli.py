@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "datasette": ("projector.cli_datasette", "browse the live database in Datasette"),
     "archive": ("callstream.archive_cli", "copy callstream's topics into a local archive file"),
     "restore": ("callstream.restore_cli", "produce an archive back into empty topics"),
+    "reconciler": ("reconciler.cli", "run the reconciler (asks Twilio about calls gone quiet)"),
 }
 
 

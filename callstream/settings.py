@@ -54,6 +54,9 @@ class Settings:
     # set by 'callstream up' on the embedded broker: ingest answers 204 only once the
     # archive holds the callback (the broker keeps it in memory only)
     archive_ack: bool = False
+    # the reconciler: seconds of silence before it asks Twilio about a call that has not
+    # ended (docs/reconciliation.md, "Defaults and why")
+    reconcile_after: float = 120.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -78,6 +81,8 @@ class Settings:
         s = cls()
         if "cps" in values:
             values["cps"] = _parse_cps(values["cps"])
+        if "reconcile_after" in values:
+            values["reconcile_after"] = _parse_reconcile_after(values["reconcile_after"])
         if "archive_ack" in values:
             values["archive_ack"] = _parse_bool("CALLSTREAM_ARCHIVE_ACK", values["archive_ack"])
         for p in ("db", "spool", "archive"):
@@ -199,6 +204,7 @@ ENV_VARS: dict[str, str] = {
     "twilio_api_secret": "TWILIO_API_SECRET",
     "archive": "CALLSTREAM_ARCHIVE",
     "archive_ack": "CALLSTREAM_ARCHIVE_ACK",
+    "reconcile_after": "CALLSTREAM_RECONCILE_AFTER",
 }
 SECRET_FIELDS = frozenset({"twilio_auth_token", "api_token", "twilio_api_secret"})
 # A dial prefix: '+' and at least one digit (a bare '+' would allow every number).
@@ -220,6 +226,18 @@ def _parse_cps(raw: Any) -> float:
     if not math.isfinite(v) or v <= 0 or v > 1000:
         raise SettingsError(
             f"CALLSTREAM_CPS must be a number above 0 and at most 1000, not {raw!r}"
+        )
+    return v
+
+
+def _parse_reconcile_after(raw: Any) -> float:
+    try:
+        v = float(raw)
+    except (TypeError, ValueError):
+        raise SettingsError(f"CALLSTREAM_RECONCILE_AFTER: {raw!r} is not a number") from None
+    if not math.isfinite(v) or v <= 0 or v > 86400:
+        raise SettingsError(
+            f"CALLSTREAM_RECONCILE_AFTER must be seconds above 0 and at most 86400, not {raw!r}"
         )
     return v
 

@@ -2,11 +2,12 @@
 
 Starts the embedded broker (unless ``KAFKA_BOOTSTRAP_SERVERS`` is set), creates the topics,
 then runs the emulator (unless real Twilio credentials and a public URL are configured),
-the projector, ingest and the dialer as child processes, waits until each answers
-``/readyz``, prints the URLs and a "try this", and supervises them: if one dies, all stop
-with its last log lines. Ctrl-C or SIGTERM stops the children in order (dialer, ingest,
-projector, emulator, broker) and leaves no process behind: children are also tied to this
-process with PR_SET_PDEATHSIG, so even a SIGKILL of ``callstream up`` takes them down.
+the projector, ingest, the dialer and the reconciler as child processes, waits until each
+answers ``/readyz``, prints the URLs and a "try this", and supervises them: if one dies, all
+stop with its last log lines. Ctrl-C or SIGTERM stops the children in order (reconciler,
+dialer, ingest, projector, archiver, emulator, broker) and leaves no process behind:
+children are also tied to this process with PR_SET_PDEATHSIG, so even a SIGKILL of
+``callstream up`` takes them down.
 
 On the embedded broker (memory only) it also keeps the log's history: before any service
 starts it restores the archive of the earlier runs into the fresh broker
@@ -32,10 +33,11 @@ DEFAULT_PORTS = {
     "projector": 8081,
     "dialer": 8082,
     "archive": 8083,
+    "reconciler": 8084,
     "emulator": 8099,
 }
 # the archiver stops after everything that writes to the log, so it copies all of it
-STOP_ORDER = ("dialer", "ingest", "projector", "archive", "emulator")
+STOP_ORDER = ("reconciler", "dialer", "ingest", "projector", "archive", "emulator")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -171,7 +173,7 @@ def _plan(args: argparse.Namespace, emulated: bool, archive: bool) -> list[Child
             argv += ["--scenarios", str(scenario_file(Path(args.logs)))]
         out.append(Child("emulator", argv, args.host, args.emulator_port))
     # the archiver first: ingest's answers wait for it
-    for name in ("archive", "projector", "ingest", "dialer"):
+    for name in ("archive", "projector", "ingest", "dialer", "reconciler"):
         if name == "archive" and not archive:
             continue
         port = getattr(args, f"{name}_port")

@@ -16,6 +16,8 @@ from typing import Any
 
 from callstream.callstatus import TERMINAL
 from callstream.envelope import EnvelopeError, read
+from callstream.snapshots import SEQUENCES as SNAPSHOT_SEQUENCES
+from callstream.snapshots import SOURCE as SNAPSHOT_SOURCE
 from projector.events import Event, Rejected
 
 MAX_SEQUENCE = 2**62
@@ -123,7 +125,7 @@ def event_of(
             partition, offset, "no-sequence-number", call_sid, received_at, _text(value)
         )
     seq = _int_or_none(raw_seq)
-    if seq is None or seq < 0 or seq > MAX_SEQUENCE:
+    if seq is None or seq > MAX_SEQUENCE or (seq < 0 and not _snapshot_sequence(seq, first)):
         return Rejected(
             partition,
             offset,
@@ -163,6 +165,14 @@ def event_of(
         first.get("To") or None,
         *ended,
     )
+
+
+def _snapshot_sequence(seq: int, first: Mapping[str, str]) -> bool:
+    """Whether a negative SequenceNumber is a reconciler snapshot's (its reserved range, and
+    only on a record that says it is one): every other negative number stays refused.
+    ``CallbackSource`` is not in :data:`USED` (its type is not checked): a value that is not
+    a string is simply not the snapshot mark."""
+    return seq in SNAPSHOT_SEQUENCES and first.get("CallbackSource") == SNAPSHOT_SOURCE
 
 
 def event_from_stored(row: Mapping[str, Any]) -> Event:

@@ -23,7 +23,7 @@ from callstream.cli import build_parser
 from callstream.settings import ENV_VARS, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = ("ingest", "projector", "dialer")
+SERVICES = ("ingest", "projector", "dialer", "reconciler")
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_dockerfile_is_slim_non_root_and_copies_every_package() -> None:
     assert re.search(r"^FROM python:3\.1[1-9]-slim", text, re.M)
     users = re.findall(r"^USER (\S+)", text, re.M)
     assert users and users[-1] not in ("root", "0")
-    for pkg in ("callstream", "ingest", "projector", "dialer", "emulator"):
+    for pkg in ("callstream", "ingest", "projector", "dialer", "emulator", "reconciler"):
         assert f"COPY {pkg} ./{pkg}" in text
     assert 'ENTRYPOINT ["callstream"]' in text
 
@@ -136,7 +136,7 @@ def test_the_wheel_the_image_installs_holds_every_service(tmp_path: Path) -> Non
     )
     (wheel,) = tmp_path.glob("callstream-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for pkg in ("callstream", "ingest", "projector", "dialer", "emulator"):
+    for pkg in ("callstream", "ingest", "projector", "dialer", "emulator", "reconciler"):
         assert f"{pkg}/__init__.py" in names, f"{pkg} missing from the wheel"
         assert f"{pkg}/py.typed" in names
     assert any(n.endswith("entry_points.txt") for n in names)

@@ -33,7 +33,7 @@ from tests.test_up import Up
 pytestmark = pytest.mark.slow
 
 TOKEN = "operator-test-token-0123456789"
-SERVICES = ("ingest", "projector", "dialer", "emulator")
+SERVICES = ("ingest", "projector", "dialer", "emulator", "reconciler")
 RULES = Path(__file__).resolve().parents[1] / "deploy" / "prometheus" / "alerts.yml"
 
 

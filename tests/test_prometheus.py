@@ -13,7 +13,12 @@ import pytest
 import yaml
 
 HERE = Path(__file__).resolve().parents[1] / "deploy" / "prometheus"
-SERVICES = ("ingest", "projector", "dialer")  # the emulator is for local development only
+SERVICES = (
+    "ingest",
+    "projector",
+    "dialer",
+    "reconciler",
+)  # the emulator is for local development only
 
 
 def rules() -> list[dict[str, Any]]:

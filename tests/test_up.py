@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 class Up:
     def __init__(self, tmp: Path, *extra: str, extra_env: dict[str, str] | None = None) -> None:
-        names = ("ingest", "projector", "dialer", "archive", "emulator", "broker")
+        names = ("ingest", "projector", "dialer", "archive", "emulator", "broker", "reconciler")
         self.ports = {n: free_port() for n in names}
         argv = [sys.executable, "-m", "callstream.cli", "up", "--logs", str(tmp / "logs"), *extra]
         for name, port in self.ports.items():
@@ -86,7 +86,7 @@ def test_up_runs_everything_and_ctrl_c_stops_all_of_it(tmp_path: Path) -> None:
     try:
         up.wait_for("Ctrl-C stops everything.")  # the last line of the "try this" block
         out = up.output()
-        for name in ("ingest", "projector", "dialer", "emulator"):
+        for name in ("ingest", "projector", "dialer", "emulator", "reconciler"):
             url = f"http://127.0.0.1:{up.ports[name]}"
             assert url in out, f"{name} URL not printed"
             assert httpx.get(url + "/livez", timeout=5).status_code == 200
