@@ -42,6 +42,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "datasette": ("projector.cli_datasette", "browse the live database in Datasette"),
     "archive": ("callstream.archive_cli", "copy callstream's topics into a local archive file"),
     "restore": ("callstream.restore_cli", "produce an archive back into empty topics"),
+    "accounts": (
+        "callstream.accounts_cli",
+        "list the Twilio accounts and subaccounts callstream serves",
+    ),
 }
 
 

@@ -54,6 +54,10 @@ class Settings:
     # set by 'callstream up' on the embedded broker: ingest answers 204 only once the
     # archive holds the callback (the broker keeps it in memory only)
     archive_ack: bool = False
+    # Several accounts (docs/operations.md, Accounts): a TOML file of [[account]] tables,
+    # and how often each configured account's subaccounts are listed (0: never)
+    accounts_file: Path | None = None
+    accounts_refresh_s: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -80,7 +84,9 @@ class Settings:
             values["cps"] = _parse_cps(values["cps"])
         if "archive_ack" in values:
             values["archive_ack"] = _parse_bool("CALLSTREAM_ARCHIVE_ACK", values["archive_ack"])
-        for p in ("db", "spool", "archive"):
+        if "accounts_refresh_s" in values:
+            values["accounts_refresh_s"] = _parse_refresh(values["accounts_refresh_s"])
+        for p in ("db", "spool", "archive", "accounts_file"):
             if p in values:
                 values[p] = Path(values[p])
         if isinstance(values.get("dial_allow"), str):
@@ -199,6 +205,8 @@ ENV_VARS: dict[str, str] = {
     "twilio_api_secret": "TWILIO_API_SECRET",
     "archive": "CALLSTREAM_ARCHIVE",
     "archive_ack": "CALLSTREAM_ARCHIVE_ACK",
+    "accounts_file": "CALLSTREAM_ACCOUNTS",
+    "accounts_refresh_s": "CALLSTREAM_ACCOUNTS_REFRESH",
 }
 SECRET_FIELDS = frozenset({"twilio_auth_token", "api_token", "twilio_api_secret"})
 # A dial prefix: '+' and at least one digit (a bare '+' would allow every number).
@@ -220,6 +228,19 @@ def _parse_cps(raw: Any) -> float:
     if not math.isfinite(v) or v <= 0 or v > 1000:
         raise SettingsError(
             f"CALLSTREAM_CPS must be a number above 0 and at most 1000, not {raw!r}"
+        )
+    return v
+
+
+def _parse_refresh(raw: Any) -> float:
+    try:
+        v = float(raw)
+    except (TypeError, ValueError):
+        raise SettingsError(f"CALLSTREAM_ACCOUNTS_REFRESH: {raw!r} is not a number") from None
+    if not math.isfinite(v) or v < 0 or (0 < v < 10) or v > 86400:
+        raise SettingsError(
+            "CALLSTREAM_ACCOUNTS_REFRESH must be 0 (no discovery) or 10 to 86400 seconds, "
+            f"not {raw!r}"
         )
     return v
 
