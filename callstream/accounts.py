@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from callstream.ids import is_account_sid
-from callstream.settings import Settings, SettingsError
+from callstream.settings import ENV_VARS, Settings, SettingsError
 
 FILE_VAR = "CALLSTREAM_ACCOUNTS"
 KEYS = (
@@ -102,6 +102,21 @@ def require_accounts(
             f"or {FILE_VAR} to a TOML file of [[account]] tables"
         )
     return accounts
+
+
+def require_settings(settings: Settings, *names: str) -> None:
+    """:meth:`Settings.require` for a service that needs an account as well: without an
+    accounts file, the unset ones of TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are named
+    among the missing settings (first)."""
+    shortcut: list[str] = []
+    if settings.accounts_file is None:
+        shortcut = [
+            n for n in ("twilio_auth_token", "twilio_account_sid") if not getattr(settings, n)
+        ]
+    missing = [ENV_VARS[n] for n in (*shortcut, *names) if getattr(settings, n) in (None, "")]
+    if missing:
+        hint = f" (or {FILE_VAR} for several accounts)" if shortcut else ""
+        raise SettingsError(f"{', '.join(missing)} must be set{hint}")
 
 
 def load_file(path: Path, env: Mapping[str, str]) -> list[Account]:

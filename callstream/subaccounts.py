@@ -20,8 +20,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
-from callstream.accounts import Account
+from callstream.accounts import Account, require_accounts, require_settings
 from callstream.ids import is_account_sid
+from callstream.settings import Settings
 
 log = logging.getLogger("callstream.accounts")
 
@@ -86,6 +87,15 @@ class AccountBook:  # known accounts (configured + discovered), refreshed; threa
         log.info("unknown account named; listing subaccounts", extra={"account_sid": sid})
         self.refresh()
         return self.get(sid)
+
+    def may_list(self) -> bool:
+        """Whether :meth:`lookup` of an unknown SID would list now (not rate-limited):
+        callers on an event loop hop to a thread only then."""
+        if self.lister is None:
+            return False
+        with self._lock:
+            last = self._last_lookup_refresh
+            return last is None or self.clock() - last >= self.lookup_interval_s
 
     def all(self) -> list[Account]:
         with self._lock:
@@ -216,3 +226,13 @@ def _str(v: Any) -> str | None:
     if v is None:
         return None
     return str(v.value if hasattr(v, "value") else v)
+
+
+def book_for(settings: Settings, *required: str) -> AccountBook:
+    """The services' book: the configured accounts (refused when there are none, or the
+    file is bad, or one of the ``required`` settings is unset), listed every
+    ``CALLSTREAM_ACCOUNTS_REFRESH`` seconds when that is on."""
+    require_settings(settings, *required)
+    every = settings.discovery_every_s
+    lister = twilio_lister(settings.twilio_api_url) if every > 0 else None
+    return AccountBook(require_accounts(settings), lister, refresh_every_s=every)

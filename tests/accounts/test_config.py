@@ -176,8 +176,11 @@ def test_the_shortcut_and_the_file_may_not_name_one_account_twice(tmp_path: Path
 
 
 def test_refresh_setting() -> None:
-    assert Settings.from_env({"CALLSTREAM_ACCOUNTS_REFRESH": "0"}).accounts_refresh_s == 0
-    assert Settings.from_env({}).accounts_refresh_s == 300
+    assert Settings.from_env({"CALLSTREAM_ACCOUNTS_REFRESH": "0"}).discovery_every_s == 0
+    assert Settings.from_env({"CALLSTREAM_ACCOUNTS_REFRESH": "60"}).discovery_every_s == 60
+    # the single-account shortcut alone makes no REST call; an accounts file lists
+    assert Settings.from_env({}).discovery_every_s == 0
+    assert Settings.from_env({"CALLSTREAM_ACCOUNTS": "a.toml"}).discovery_every_s == 300
     for bad in ("5", "-1", "x", "inf"):
         with pytest.raises(SettingsError, match="CALLSTREAM_ACCOUNTS_REFRESH"):
             Settings.from_env({"CALLSTREAM_ACCOUNTS_REFRESH": bad})
