@@ -113,10 +113,11 @@ def require_settings(settings: Settings, *names: str) -> None:
         shortcut = [
             n for n in ("twilio_auth_token", "twilio_account_sid") if not getattr(settings, n)
         ]
+    if not shortcut:
+        settings.require(*names)
+        return
     missing = [ENV_VARS[n] for n in (*shortcut, *names) if getattr(settings, n) in (None, "")]
-    if missing:
-        hint = f" (or {FILE_VAR} for several accounts)" if shortcut else ""
-        raise SettingsError(f"{', '.join(missing)} must be set{hint}")
+    raise SettingsError(f"{', '.join(missing)} must be set (or {FILE_VAR} for several accounts)")
 
 
 def load_file(path: Path, env: Mapping[str, str]) -> list[Account]:

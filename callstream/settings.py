@@ -55,9 +55,10 @@ class Settings:
     # archive holds the callback (the broker keeps it in memory only)
     archive_ack: bool = False
     # Several accounts (docs/operations.md, Accounts): a TOML file of [[account]] tables,
-    # and how often each configured account's subaccounts are listed (0: never)
+    # and how often each configured account's subaccounts are listed (0: never; unset:
+    # every 300 s with an accounts file, never with the single-account shortcut alone)
     accounts_file: Path | None = None
-    accounts_refresh_s: float = 300.0
+    accounts_refresh_s: float | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -165,6 +166,13 @@ class Settings:
     @property
     def status_callback_url(self) -> str:
         return self.public_base + "/twilio/status"
+
+    @property
+    def discovery_every_s(self) -> float:
+        """Seconds between two listings of the configured accounts' subaccounts; 0: none."""
+        if self.accounts_refresh_s is not None:
+            return self.accounts_refresh_s
+        return 300.0 if self.accounts_file is not None else 0.0
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name

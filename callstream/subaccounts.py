@@ -97,6 +97,23 @@ class AccountBook:  # known accounts (configured + discovered), refreshed; threa
             last = self._last_lookup_refresh
             return last is None or self.clock() - last >= self.lookup_interval_s
 
+    def lookup_in_background(self, sid: str) -> threading.Event:
+        """:meth:`lookup` in a daemon thread, for a caller that must not block (the
+        dialer's loop); the event is set once it is done (at once when rate-limited)."""
+        done = threading.Event()
+        if not self.may_list() or self.get(sid) is not None:
+            done.set()
+            return done
+
+        def run() -> None:
+            try:
+                self.lookup(sid)
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="accounts-lookup", daemon=True).start()
+        return done
+
     def all(self) -> list[Account]:
         with self._lock:
             return list(self._by_sid.values())

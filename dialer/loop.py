@@ -25,7 +25,9 @@ import threading
 import uuid
 from typing import Any
 
+from callstream.accounts import require_accounts
 from callstream.settings import Settings
+from callstream.subaccounts import AccountBook
 from dialer import decisions as dc
 from dialer import ledger as lg
 from dialer import matching
@@ -44,6 +46,7 @@ log = logging.getLogger("callstream.dialer")
 
 LEAD_S = 0.03  # write `sending` this long before the paced start, then sleep precisely
 POLL_GUARD_S = 0.1  # stop polling this long before a start; plain sleep after that
+LOOKUP_POLL_S = 0.1  # how often a request waits to see whether its account was found
 
 
 class Dialer:
@@ -61,15 +64,19 @@ class Dialer:
         http_timeout_s: float = 15.0,
         in_doubt_grace_s: float = 5.0,
         group_id: str | None = None,
+        book: AccountBook | None = None,
     ) -> None:
-        settings.require("twilio_account_sid", "public_url")
+        settings.require("public_url")
         self.settings = settings
+        self.book = book if book is not None else AccountBook(require_accounts(settings))
         self.calls = calls
         self.clients = clients
         self.clock = clock or SystemClock()
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.spacing = Spacing.for_cps(settings.cps, margin_s, causal_spacing)
-        self.pacer = Pacer(self.spacing)
+        self._margin_s, self._causal = margin_s, causal_spacing
+        self._spacings: dict[float, Spacing] = {}
+        self.spacing = self._spacing("")  # CALLSTREAM_CPS's, for the gap histogram
+        self.pacer = Pacer(self.spacing, self._spacing)
         self.backoff = backoff or Backoff()
         self.in_doubt_after_s = http_timeout_s + in_doubt_grace_s
         self.group_id = group_id or settings.topic("callstream-dialer")
@@ -98,12 +105,14 @@ class Dialer:
         """Run until :meth:`stop`; re-raises a fatal error after closing the clients."""
         try:
             self._open()
+            self.book.start()
             log.info(
                 "dialer started",
                 extra={
                     "owner": self.owner,
                     "group": self.group_id,
                     "cps": self.settings.cps,
+                    "accounts": [a.sid for a in self.book.all()],
                     "twilio_api_url": self.settings.twilio_api_url,
                 },
             )
@@ -116,6 +125,7 @@ class Dialer:
             log.exception("dialer failed")
             raise
         finally:
+            self.book.stop()
             self._close()
 
     def stop(self) -> None:
@@ -167,7 +177,7 @@ class Dialer:
     def _tick(self) -> None:
         now = self.clock.monotonic()
         nxt = self._next_ready(now)
-        wait = 0.25 if nxt is None else nxt[1] - now - LEAD_S
+        wait = 0.25 if nxt is None else nxt[2] - now - LEAD_S
         if wait > POLL_GUARD_S or nxt is None:
             self._poll(min(wait - POLL_GUARD_S, 0.25) if nxt else 0.25)
             return
@@ -176,13 +186,13 @@ class Dialer:
         nxt = self._next_ready(self.clock.monotonic())
         if nxt is None:
             return
-        part, ready = nxt
+        part, head, ready = nxt
         gap = ready - self.clock.monotonic() - LEAD_S
         if gap > POLL_GUARD_S:
             return
         if gap > 0:
             self.retrier.sleep(gap)
-        self._process(part)
+        self._process(part, head)
 
     def _poll(self, timeout_s: float) -> None:
         consumer = self.consumer
@@ -198,22 +208,21 @@ class Dialer:
             self.ledger.rebuild(due)
         self.metrics.backlog.set(self.partitions.backlog(consumer))
 
-    def _next_ready(self, now: float) -> tuple[Part, float] | None:
-        """The partition whose first record may be handled soonest, and when."""
-        best: tuple[Part, float] | None = None
+    def _next_ready(self, now: float) -> tuple[Part, Head, float] | None:
+        """The account's first request (of any owned partition) that may be handled
+        soonest, and when: each account waits on its own pace, backoff and lookups only."""
+        best: tuple[Part, Head, float] | None = None
         for part in self.parts.values():
             if not part.rebuilt:
                 continue
-            head = part.first()
-            if head is None:
-                continue
-            t = head.not_before
-            if head.request is not None:
-                r = self.pacer.ready_at(head.request.account_sid)
-                if r is not None and self._would_send(part, head):
-                    t = max(t, r)
-            if best is None or t < best[1]:
-                best = (part, t)
+            for head in part.heads():
+                t = head.not_before
+                if head.request is not None:
+                    r = self.pacer.ready_at(head.request.account_sid)
+                    if r is not None and self._would_send(part, head):
+                        t = max(t, r)
+                if best is None or t < best[2]:
+                    best = (part, head, t)
         return best
 
     def _would_send(self, part: Part, head: Head) -> bool:
@@ -225,9 +234,8 @@ class Dialer:
         return action is dc.Action.SEND
 
     # -- handling one request -----------------------------------------------------------
-    def _process(self, part: Part) -> None:
-        head = part.head
-        assert head is not None and self.outcomes is not None and self.ledger is not None
+    def _process(self, part: Part, head: Head) -> None:
+        assert self.outcomes is not None and self.ledger is not None
         if head.request is None:
             self.outcomes.malformed(part, head)
             return
@@ -236,12 +244,11 @@ class Dialer:
             self.ledger.refresh(part)
         req = head.request
         entry = part.state.get(req.account_sid, req.id)
-        if req.account_sid != self.settings.twilio_account_sid:
+        if self.book.get(req.account_sid) is None:
             if entry is not None:
                 self.outcomes.commit(part, head)  # already answered
-            else:
-                assert self.settings.twilio_account_sid is not None
-                f = dc.unknown_account(self.settings.twilio_account_sid)
+            elif self._looked_up(head) and self.book.get(req.account_sid) is None:
+                f = dc.unknown_account(req.account_sid)
                 self.outcomes.finish(part, head, f, sent_at=None, attempts=0)
             return
         action, until = dc.decide(entry, self.clock.wall(), self.in_doubt_after_s)
@@ -262,6 +269,28 @@ class Dialer:
             self._reconcile(part, head, lookup, sent_at=entry.sent_at, attempt=entry.attempts)
         else:
             self._send(part, head, entry)
+
+    def _looked_up(self, head: Head) -> bool:
+        """Whether the unknown account of ``head`` was looked up (at most one listing of
+        subaccounts per interval, in a thread of its own: the loop keeps serving the
+        other accounts meanwhile)."""
+        assert head.request is not None
+        if head.account_lookup is None:
+            head.account_lookup = self.book.lookup_in_background(head.request.account_sid)
+        if head.account_lookup.is_set():
+            return True
+        head.not_before = self.clock.monotonic() + LOOKUP_POLL_S
+        return False
+
+    def _spacing(self, account_sid: str) -> Spacing:
+        """The account's own spacing: its ``cps`` from the accounts file, else
+        CALLSTREAM_CPS."""
+        acct = self.book.get(account_sid)
+        cps = self.settings.cps if acct is None else acct.cps_or(self.settings.cps)
+        spacing = self._spacings.get(cps)
+        if spacing is None:
+            spacing = self._spacings[cps] = Spacing.for_cps(cps, self._margin_s, self._causal)
+        return spacing
 
     def _send(self, part: Part, head: Head, entry: lg.Entry | None) -> None:
         req = head.request
@@ -361,7 +390,7 @@ class Dialer:
         req = head.request
         assert req is not None
         try:
-            found = self.calls.find(req.to, req.from_)
+            found = self.calls.find(req.to, req.from_, req.account_sid)
         except Exception as e:
             log.warning("call lookup failed", extra={"id": req.id, "error": str(e)})
             m = matching.UNREADABLE

@@ -165,10 +165,13 @@ class FakeCalls:
         self.plan: dict[str, list[Failure | None]] = {}
         self.calls: list[FoundCall] = []
         self.creates: list[tuple[float, str]] = []  # (monotonic, To) of every create
+        self.by_account: list[tuple[float, str, str]] = []  # (monotonic, AccountSid, id)
         self._sids = itertools.count(1)
 
     def create(self, req: DialRequest, status_callback: str) -> Created | Failure:
-        self.creates.append((time.monotonic(), req.to))
+        now = time.monotonic()
+        self.creates.append((now, req.to))
+        self.by_account.append((now, req.account_sid, req.id))
         plan = self.plan.get(req.to)
         failure = plan.pop(0) if plan else None
         if failure is not None:
@@ -177,7 +180,7 @@ class FakeCalls:
         self.calls.append(FoundCall(sid, req.to, req.from_, float(int(self.now()))))
         return Created(sid, "queued")
 
-    def find(self, to: str, from_: str) -> list[FoundCall]:
+    def find(self, to: str, from_: str, account_sid: str | None = None) -> list[FoundCall]:
         return [c for c in reversed(self.calls) if c.to == to and c.from_ == from_]
 
 
