@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import sys
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,7 +28,13 @@ def run(args: argparse.Namespace) -> int:
     configured = require_accounts(settings)
     lister = None if args.no_discovery else twilio_lister(settings.twilio_api_url)
     book = AccountBook(configured, lister)
-    book.refresh()  # a failed listing is logged; the configured accounts are still shown
+    logging.getLogger("callstream.accounts").setLevel(logging.ERROR)  # said below instead
+    book.refresh()
+    for sid, why in book.errors.items():  # the configured accounts are still listed
+        print(
+            f"callstream accounts: warning: cannot list the subaccounts of {sid}: {why}",
+            file=sys.stderr,
+        )
     rows = [a.public(settings.cps) for a in book.all()]
     if args.json:
         print(json.dumps(rows, indent=2))

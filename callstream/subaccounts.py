@@ -51,6 +51,7 @@ class AccountBook:  # known accounts (configured + discovered), refreshed; threa
         self._by_sid: dict[str, Account] = {a.sid: a for a in self.configured}
         self._last_lookup_refresh: float | None = None
         self.refreshes = 0  # listings run (for tests and the log)
+        self.errors: dict[str, str] = {}  # parent SID -> why its last listing failed
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -131,11 +132,13 @@ class AccountBook:  # known accounts (configured + discovered), refreshed; threa
                     subs = self.lister(parent)
                 except Exception as e:  # a listing must never take the service down
                     failed.add(parent.sid)
+                    self.errors[parent.sid] = _no_secret(e, parent)
                     log.warning(
                         "cannot list subaccounts",
-                        extra={"account_sid": parent.sid, "error": _no_secret(e, parent)},
+                        extra={"account_sid": parent.sid, "error": self.errors[parent.sid]},
                     )
                     continue
+                self.errors.pop(parent.sid, None)
                 for sub in subs:
                     if sub.sid != parent.sid and sub.sid not in found:
                         found[sub.sid] = replace(sub, parent_sid=parent.sid, source="discovered")
@@ -180,8 +183,12 @@ class AccountBook:  # known accounts (configured + discovered), refreshed; threa
             self._stop.wait(self.refresh_every_s)
 
 
+class ListingError(Exception):
+    """A listing of subaccounts failed; the message is one short line without a token."""
+
+
 def _no_secret(e: BaseException, acct: Account) -> str:
-    text = f"{type(e).__name__}: {e}"[:300]
+    text = (str(e) if isinstance(e, ListingError) else f"{type(e).__name__}: {e}")[:300]
     for token in acct.tokens:
         text = text.replace(token, "***")
     return text
@@ -192,9 +199,23 @@ def twilio_lister(api_url: str, timeout_s: float = LIST_TIMEOUT_S) -> Lister:
     against ``api_url`` (``TWILIO_API_URL``)."""
 
     def list_subaccounts(parent: Account) -> list[Account]:
+        import requests
+        from twilio.base.exceptions import TwilioException, TwilioRestException
+
         client = account_client(parent.sid, parent.auth_token, api_url, timeout_s)
+        try:
+            listed = client.api.accounts.list(page_size=1000)
+        except TwilioRestException as e:
+            raise ListingError(f"TWILIO_API_URL {api_url} answered {e.status}: {e.msg}") from None
+        except TwilioException as e:  # a page list() could not read: ('...', response)
+            status = getattr(e.args[1] if len(e.args) > 1 else None, "status_code", "?")
+            raise ListingError(f"TWILIO_API_URL {api_url} answered {status}") from None
+        except requests.RequestException as e:
+            raise ListingError(
+                f"cannot reach TWILIO_API_URL {api_url} ({type(e).__name__})"
+            ) from None
         out: list[Account] = []
-        for a in client.api.accounts.list(page_size=1000):
+        for a in listed:
             sid, token = getattr(a, "sid", None), getattr(a, "auth_token", None)
             if not isinstance(sid, str) or not is_account_sid(sid) or sid == parent.sid:
                 continue
