@@ -9,11 +9,13 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from callstream.dialrequest import DialRequest
+from dialer.loop import Dialer
 from dialer.retry import Failure
 from dialer.twilio_api import Created, FoundCall
 
@@ -182,6 +184,21 @@ class FakeCalls:
 
     def find(self, to: str, from_: str, account_sid: str | None = None) -> list[FoundCall]:
         return [c for c in reversed(self.calls) if c.to == to and c.from_ == from_]
+
+
+@contextmanager
+def running_dialer(d: Dialer) -> Iterator[Dialer]:
+    """Run ``d`` in a thread until the block ends; it must stop cleanly, without error."""
+    t = threading.Thread(target=d.run, daemon=True)
+    t.start()
+    try:
+        wait_for(lambda: d.status()[0], what="ready")
+        yield d
+    finally:
+        d.stop()
+        t.join(timeout=10)
+        assert not t.is_alive()
+    assert d.failed is None
 
 
 def wait_for(pred: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:

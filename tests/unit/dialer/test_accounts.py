@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,7 +21,7 @@ from dialer import partitions
 from dialer.bootstrap import build
 from dialer.loop import Dialer
 from dialer.retry import Backoff, Failure
-from tests.unit.dialer.fakes import FakeCalls, FakeClients, Log, wait_for
+from tests.unit.dialer.fakes import FakeCalls, FakeClients, Log, running_dialer, wait_for
 
 A = Account("AC" + "a" * 32, "a-token", cps=4.0, source="file")
 B = Account("AC" + "b" * 32, "b-token", cps=20.0, source="file")
@@ -55,16 +54,8 @@ def running(
         book=book,
         backoff=backoff or Backoff(base_s=0.01, cap_s=0.02, max_attempts=3),
     )
-    t = threading.Thread(target=d.run, daemon=True)
-    t.start()
-    try:
-        wait_for(lambda: d.status()[0], what="ready")
+    with running_dialer(d):
         yield d
-    finally:
-        d.stop()
-        t.join(timeout=10)
-        assert not t.is_alive()
-    assert d.failed is None
 
 
 def starts(calls: FakeCalls, acct: str) -> list[float]:
