@@ -9,6 +9,7 @@ together; each rule lives in a module of its own:
 * :mod:`dialer.decisions` - send, wait, reconcile, retry, finish or give up (pure);
 * :mod:`dialer.matching` - which listed call a create in doubt made (pure);
 * :mod:`dialer.pacing` - when an account may send next (pure);
+* :mod:`dialer.accounts` - each account's spacing, and lookups of unknown accounts;
 * :mod:`dialer.outcomes` - dead letter, outcome, commit.
 
 The steps for one request are in docs/dialer.md, *The loop*.
@@ -31,12 +32,13 @@ from callstream.subaccounts import AccountBook
 from dialer import decisions as dc
 from dialer import ledger as lg
 from dialer import matching
+from dialer.accounts import DialerAccounts
 from dialer.kafka_ops import Retrier, Stopped, Topics
 from dialer.ledger_fence import FencedLedger
 from dialer.logread import PartitionReader
 from dialer.metrics import DialerMetrics
 from dialer.outcomes import Outcomes
-from dialer.pacing import Pacer, Spacing
+from dialer.pacing import Pacer
 from dialer.partitions import Head, Part, Partitions, check_partition_counts
 from dialer.ports import Clock, KafkaClients, SystemClock
 from dialer.retry import Backoff, Failure, classify
@@ -46,7 +48,6 @@ log = logging.getLogger("callstream.dialer")
 
 LEAD_S = 0.03  # write `sending` this long before the paced start, then sleep precisely
 POLL_GUARD_S = 0.1  # stop polling this long before a start; plain sleep after that
-LOOKUP_POLL_S = 0.1  # how often a request waits to see whether its account was found
 
 
 class Dialer:
@@ -73,10 +74,11 @@ class Dialer:
         self.clients = clients
         self.clock = clock or SystemClock()
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._margin_s, self._causal = margin_s, causal_spacing
-        self._spacings: dict[float, Spacing] = {}
-        self.spacing = self._spacing("")  # CALLSTREAM_CPS's, for the gap histogram
-        self.pacer = Pacer(self.spacing, self._spacing)
+        self.accounts = DialerAccounts(
+            self.book, settings.cps, self.clock, margin_s, causal_spacing
+        )
+        self.spacing = self.accounts.spacing("")  # CALLSTREAM_CPS's, for the gap histogram
+        self.pacer = Pacer(self.spacing, self.accounts.spacing)
         self.backoff = backoff or Backoff()
         self.in_doubt_after_s = http_timeout_s + in_doubt_grace_s
         self.group_id = group_id or settings.topic("callstream-dialer")
@@ -247,7 +249,7 @@ class Dialer:
         if self.book.get(req.account_sid) is None:
             if entry is not None:
                 self.outcomes.commit(part, head)  # already answered
-            elif self._looked_up(head) and self.book.get(req.account_sid) is None:
+            elif self.accounts.looked_up(head) and self.book.get(req.account_sid) is None:
                 f = dc.unknown_account(req.account_sid)
                 self.outcomes.finish(part, head, f, sent_at=None, attempts=0)
             return
@@ -269,28 +271,6 @@ class Dialer:
             self._reconcile(part, head, lookup, sent_at=entry.sent_at, attempt=entry.attempts)
         else:
             self._send(part, head, entry)
-
-    def _looked_up(self, head: Head) -> bool:
-        """Whether the unknown account of ``head`` was looked up (at most one listing of
-        subaccounts per interval, in a thread of its own: the loop keeps serving the
-        other accounts meanwhile)."""
-        assert head.request is not None
-        if head.account_lookup is None:
-            head.account_lookup = self.book.lookup_in_background(head.request.account_sid)
-        if head.account_lookup.is_set():
-            return True
-        head.not_before = self.clock.monotonic() + LOOKUP_POLL_S
-        return False
-
-    def _spacing(self, account_sid: str) -> Spacing:
-        """The account's own spacing: its ``cps`` from the accounts file, else
-        CALLSTREAM_CPS."""
-        acct = self.book.get(account_sid)
-        cps = self.settings.cps if acct is None else acct.cps_or(self.settings.cps)
-        spacing = self._spacings.get(cps)
-        if spacing is None:
-            spacing = self._spacings[cps] = Spacing.for_cps(cps, self._margin_s, self._causal)
-        return spacing
 
     def _send(self, part: Part, head: Head, entry: lg.Entry | None) -> None:
         req = head.request

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.accounts.support import account_file, post_for
 from tests.helpers import AUTH_TOKEN, wait_until
-from tests.ingest.support import FORM, call_sid, callback, form, sign
 from tests.support.pipeline import Pipeline
 
 B = "AC" + "b" * 32
@@ -22,12 +22,7 @@ B_SECOND = "b-secondary-token-" + "c0de" * 5
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_no_account_token_in_the_logs(tmp_path: Path) -> None:
-    accounts = tmp_path / "accounts.toml"
-    accounts.write_text(
-        f'[[account]]\nsid = "{B}"\nauth_token_env = "B_TOKEN"\n'
-        'secondary_auth_token_env = "B_SECOND"\ncps = 2\n',
-        encoding="utf-8",
-    )
+    accounts = account_file(tmp_path, B, 2)
     env = {
         "CALLSTREAM_ACCOUNTS": str(accounts),
         "B_TOKEN": B_TOKEN,
@@ -41,13 +36,7 @@ def test_no_account_token_in_the_logs(tmp_path: Path) -> None:
         with httpx.Client(timeout=20) as c:
 
             def post(token: str) -> int:
-                pairs = [("AccountSid", B), *callback(call_sid())[1:]]
-                sig = sign(public + "/twilio/status", pairs, token=token)
-                return c.post(
-                    ingest + "/twilio/status",
-                    content=form(pairs),
-                    headers={"content-type": FORM, "x-twilio-signature": sig},
-                ).status_code
+                return post_for(c, ingest, public, B, token).status_code
 
             assert [post(B_TOKEN), post(B_SECOND), post(AUTH_TOKEN)] == [204, 204, 403]
             body = {"to": "+14155550199", "from": "+15005550006", "twiml": "<Response/>"}

@@ -21,8 +21,8 @@ import pytest
 from callstream import topics
 from callstream.settings import Settings
 from callstream.subaccounts import account_client
+from tests.accounts.support import account_file, post_for
 from tests.helpers import ACCOUNT_SID, AUTH_TOKEN, read_topic, wait_until
-from tests.ingest.support import FORM, call_sid, callback, form, sign
 from tests.support.pipeline import Pipeline
 
 B, B_TOKEN = "AC" + "b" * 32, "b-primary-token-" + "7e21" * 4
@@ -38,12 +38,7 @@ def gaps(ts: list[float]) -> list[float]:
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_accounts_and_a_subaccount_end_to_end(tmp_path: Path) -> None:
-    accounts = tmp_path / "accounts.toml"
-    accounts.write_text(
-        f'[[account]]\nsid = "{B}"\nauth_token_env = "B_TOKEN"\n'
-        f'secondary_auth_token_env = "B_SECOND"\ncps = {CPS_B}\nfriendly_name = "brand B"\n',
-        encoding="utf-8",
-    )
+    accounts = account_file(tmp_path, B, CPS_B, "brand B")
     with Pipeline(
         tmp_path,
         CALLSTREAM_ACCOUNTS=str(accounts),
@@ -89,13 +84,7 @@ def test_accounts_and_a_subaccount_end_to_end(tmp_path: Path) -> None:
                 assert c.post(ingest + "/dial", json=body).status_code == 400
 
             def post(acct: str, token: str) -> httpx.Response:
-                pairs = [("AccountSid", acct), *callback(call_sid())[1:]]
-                sig = sign(public + "/twilio/status", pairs, token=token)
-                return c.post(
-                    ingest + "/twilio/status",
-                    content=form(pairs),
-                    headers={"content-type": FORM, "x-twilio-signature": sig},
-                )
+                return post_for(c, ingest, public, acct, token)
 
             assert post(B, B_SECOND).status_code == 204  # rotation: the secondary token
             assert post(sub_sid, B_TOKEN).status_code == 204  # the parent's token
