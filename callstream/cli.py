@@ -43,6 +43,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "archive": ("callstream.archive_cli", "copy callstream's topics into a local archive file"),
     "restore": ("callstream.restore_cli", "produce an archive back into empty topics"),
     "reconciler": ("reconciler.cli", "run the reconciler (asks Twilio about calls gone quiet)"),
+    "accounts": (
+        "callstream.accounts_cli",
+        "list the Twilio accounts and subaccounts callstream serves",
+    ),
 }
 
 

@@ -57,6 +57,11 @@ class Settings:
     # the reconciler: seconds of silence before it asks Twilio about a call that has not
     # ended (docs/reconciliation.md, "Defaults and why")
     reconcile_after: float = 120.0
+    # Several accounts (docs/operations.md, Accounts): a TOML file of [[account]] tables,
+    # and how often each configured account's subaccounts are listed (0: never; unset:
+    # every 300 s with an accounts file, never with the single-account shortcut alone)
+    accounts_file: Path | None = None
+    accounts_refresh_s: float | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -85,7 +90,9 @@ class Settings:
             values["reconcile_after"] = _parse_reconcile_after(values["reconcile_after"])
         if "archive_ack" in values:
             values["archive_ack"] = _parse_bool("CALLSTREAM_ARCHIVE_ACK", values["archive_ack"])
-        for p in ("db", "spool", "archive"):
+        if "accounts_refresh_s" in values:
+            values["accounts_refresh_s"] = _parse_refresh(values["accounts_refresh_s"])
+        for p in ("db", "spool", "archive", "accounts_file"):
             if p in values:
                 values[p] = Path(values[p])
         if isinstance(values.get("dial_allow"), str):
@@ -165,6 +172,13 @@ class Settings:
     def status_callback_url(self) -> str:
         return self.public_base + "/twilio/status"
 
+    @property
+    def discovery_every_s(self) -> float:
+        """Seconds between two listings of the configured accounts' subaccounts; 0: none."""
+        if self.accounts_refresh_s is not None:
+            return self.accounts_refresh_s
+        return 300.0 if self.accounts_file is not None else 0.0
+
     def topic(self, name: str) -> str:
         return self.topic_prefix + name
 
@@ -205,6 +219,8 @@ ENV_VARS: dict[str, str] = {
     "archive": "CALLSTREAM_ARCHIVE",
     "archive_ack": "CALLSTREAM_ARCHIVE_ACK",
     "reconcile_after": "CALLSTREAM_RECONCILE_AFTER",
+    "accounts_file": "CALLSTREAM_ACCOUNTS",
+    "accounts_refresh_s": "CALLSTREAM_ACCOUNTS_REFRESH",
 }
 SECRET_FIELDS = frozenset({"twilio_auth_token", "api_token", "twilio_api_secret"})
 # A dial prefix: '+' and at least one digit (a bare '+' would allow every number).
@@ -218,12 +234,19 @@ def _parse_dial_allow(raw: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in raw.split(",") if p.strip())
 
 
-def _parse_cps(raw: Any) -> float:
+def _number(var: str, raw: Any) -> float:
     try:
         v = float(raw)
     except (TypeError, ValueError):
-        raise SettingsError(f"CALLSTREAM_CPS: {raw!r} is not a number") from None
-    if not math.isfinite(v) or v <= 0 or v > 1000:
+        raise SettingsError(f"{var}: {raw!r} is not a number") from None
+    if not math.isfinite(v):
+        raise SettingsError(f"{var} must be a finite number, not {raw!r}")
+    return v
+
+
+def _parse_cps(raw: Any) -> float:
+    v = _number("CALLSTREAM_CPS", raw)
+    if v <= 0 or v > 1000:
         raise SettingsError(
             f"CALLSTREAM_CPS must be a number above 0 and at most 1000, not {raw!r}"
         )
@@ -231,13 +254,20 @@ def _parse_cps(raw: Any) -> float:
 
 
 def _parse_reconcile_after(raw: Any) -> float:
-    try:
-        v = float(raw)
-    except (TypeError, ValueError):
-        raise SettingsError(f"CALLSTREAM_RECONCILE_AFTER: {raw!r} is not a number") from None
-    if not math.isfinite(v) or v <= 0 or v > 86400:
+    v = _number("CALLSTREAM_RECONCILE_AFTER", raw)
+    if v <= 0 or v > 86400:
         raise SettingsError(
             f"CALLSTREAM_RECONCILE_AFTER must be seconds above 0 and at most 86400, not {raw!r}"
+        )
+    return v
+
+
+def _parse_refresh(raw: Any) -> float:
+    v = _number("CALLSTREAM_ACCOUNTS_REFRESH", raw)
+    if v < 0 or (0 < v < 10) or v > 86400:
+        raise SettingsError(
+            "CALLSTREAM_ACCOUNTS_REFRESH must be 0 (no discovery) or 10 to 86400 seconds, "
+            f"not {raw!r}"
         )
     return v
 

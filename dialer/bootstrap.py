@@ -18,9 +18,10 @@ from callstream.broker import BrokerError
 from callstream.cliargs import require_free_port
 from callstream.reach import require_broker
 from callstream.settings import Settings, SettingsError
+from callstream.subaccounts import AccountBook, book_for
 from dialer.loop import Dialer
 from dialer.ports import BrokerClients, Clock, KafkaClients
-from dialer.twilio_api import CallsApi, TwilioCalls
+from dialer.twilio_api import AccountCalls, CallsApi
 
 MAX_HTTP_TIMEOUT_S = 300.0
 
@@ -44,26 +45,25 @@ def build(
     clients: KafkaClients | None = None,
     clock: Clock | None = None,
     http_timeout_s: float = 15.0,
+    book: AccountBook | None = None,
     **tuning: Any,
 ) -> Dialer:
     """A dialer for ``settings``. Without ``clients``, kafka-python clients for the
     broker, whose ``profile`` is then needed; without ``calls``, twilio-python against
-    ``TWILIO_API_URL``. ``tuning``: the :class:`dialer.loop.Dialer` keywords."""
+    ``TWILIO_API_URL``; without ``book``, the configured accounts (listing their
+    subaccounts when CALLSTREAM_ACCOUNTS_REFRESH says so). ``tuning``: the
+    :class:`dialer.loop.Dialer` keywords."""
+    if book is None:
+        book = book_for(settings)
     if calls is None:
-        settings.require("twilio_account_sid", "twilio_auth_token")
-        assert settings.twilio_account_sid is not None
-        assert settings.twilio_auth_token is not None
-        calls = TwilioCalls(
-            settings.twilio_account_sid,
-            settings.twilio_auth_token,
-            settings.twilio_api_url,
-            timeout_s=http_timeout_s,
-        )
+        calls = AccountCalls(book, settings.twilio_api_url, timeout_s=http_timeout_s)
     if clients is None:
         if profile is None:
             raise ValueError("the broker profile is needed to build Kafka clients")
         clients = BrokerClients(settings, profile)
-    return Dialer(settings, calls, clients, clock=clock, http_timeout_s=http_timeout_s, **tuning)
+    return Dialer(
+        settings, calls, clients, clock=clock, http_timeout_s=http_timeout_s, book=book, **tuning
+    )
 
 
 def check_options(opts: ServiceOptions) -> None:
@@ -76,7 +76,7 @@ def for_service(settings: Settings, opts: ServiceOptions) -> Dialer:
     from callstream import logs
 
     bootstrap = ck.bootstrap(settings)
-    settings.require("twilio_account_sid", "twilio_auth_token", "public_url")
+    book = book_for(settings, "public_url")
     require_broker(bootstrap, opts.broker_source)
     require_free_port(opts.host, opts.port)
     logs.configure("dialer", settings.log_level)
@@ -91,4 +91,5 @@ def for_service(settings: Settings, opts: ServiceOptions) -> Dialer:
         profile=profile,
         http_timeout_s=opts.http_timeout_s,
         causal_spacing=opts.causal_spacing,
+        book=book,
     )

@@ -150,11 +150,12 @@ def in_doubt(match: Match, why: str) -> Finish:
     )
 
 
-def unknown_account(dialer_account: str) -> Finish:
-    """A request for an account this dialer does not place calls for."""
+def unknown_account(account_sid: str) -> Finish:
+    """A request for an account this dialer does not place calls for (not configured,
+    not a subaccount of a configured one, or closed or suspended)."""
     err = {
         "code": "unknown-account",
-        "message": f"this dialer places calls for {dialer_account} only",
+        "message": f"{account_sid} is not an active account callstream serves",
     }
     return Finish("rejected", None, err, dead_letter="unknown-account")
 

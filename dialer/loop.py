@@ -9,6 +9,7 @@ together; each rule lives in a module of its own:
 * :mod:`dialer.decisions` - send, wait, reconcile, retry, finish or give up (pure);
 * :mod:`dialer.matching` - which listed call a create in doubt made (pure);
 * :mod:`dialer.pacing` - when an account may send next (pure);
+* :mod:`dialer.accounts` - each account's spacing, and lookups of unknown accounts;
 * :mod:`dialer.outcomes` - dead letter, outcome, commit.
 
 The steps for one request are in docs/dialer.md, *The loop*.
@@ -25,16 +26,19 @@ import threading
 import uuid
 from typing import Any
 
+from callstream.accounts import require_accounts
 from callstream.settings import Settings
+from callstream.subaccounts import AccountBook
 from dialer import decisions as dc
 from dialer import ledger as lg
 from dialer import matching
+from dialer.accounts import DialerAccounts
 from dialer.kafka_ops import Retrier, Stopped, Topics
 from dialer.ledger_fence import FencedLedger
 from dialer.logread import PartitionReader
 from dialer.metrics import DialerMetrics
 from dialer.outcomes import Outcomes
-from dialer.pacing import Pacer, Spacing
+from dialer.pacing import Pacer
 from dialer.partitions import Head, Part, Partitions, check_partition_counts
 from dialer.ports import Clock, KafkaClients, SystemClock
 from dialer.retry import Backoff, Failure, classify
@@ -61,15 +65,20 @@ class Dialer:
         http_timeout_s: float = 15.0,
         in_doubt_grace_s: float = 5.0,
         group_id: str | None = None,
+        book: AccountBook | None = None,
     ) -> None:
-        settings.require("twilio_account_sid", "public_url")
+        settings.require("public_url")
         self.settings = settings
+        self.book = book if book is not None else AccountBook(require_accounts(settings))
         self.calls = calls
         self.clients = clients
         self.clock = clock or SystemClock()
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.spacing = Spacing.for_cps(settings.cps, margin_s, causal_spacing)
-        self.pacer = Pacer(self.spacing)
+        self.accounts = DialerAccounts(
+            self.book, settings.cps, self.clock, margin_s, causal_spacing
+        )
+        self.spacing = self.accounts.spacing("")  # CALLSTREAM_CPS's, for the gap histogram
+        self.pacer = Pacer(self.spacing, self.accounts.spacing)
         self.backoff = backoff or Backoff()
         self.in_doubt_after_s = http_timeout_s + in_doubt_grace_s
         self.group_id = group_id or settings.topic("callstream-dialer")
@@ -98,12 +107,14 @@ class Dialer:
         """Run until :meth:`stop`; re-raises a fatal error after closing the clients."""
         try:
             self._open()
+            self.book.start()
             log.info(
                 "dialer started",
                 extra={
                     "owner": self.owner,
                     "group": self.group_id,
                     "cps": self.settings.cps,
+                    "accounts": [a.sid for a in self.book.all()],
                     "twilio_api_url": self.settings.twilio_api_url,
                 },
             )
@@ -116,6 +127,7 @@ class Dialer:
             log.exception("dialer failed")
             raise
         finally:
+            self.book.stop()
             self._close()
 
     def stop(self) -> None:
@@ -167,7 +179,7 @@ class Dialer:
     def _tick(self) -> None:
         now = self.clock.monotonic()
         nxt = self._next_ready(now)
-        wait = 0.25 if nxt is None else nxt[1] - now - LEAD_S
+        wait = 0.25 if nxt is None else nxt[2] - now - LEAD_S
         if wait > POLL_GUARD_S or nxt is None:
             self._poll(min(wait - POLL_GUARD_S, 0.25) if nxt else 0.25)
             return
@@ -176,13 +188,13 @@ class Dialer:
         nxt = self._next_ready(self.clock.monotonic())
         if nxt is None:
             return
-        part, ready = nxt
+        part, head, ready = nxt
         gap = ready - self.clock.monotonic() - LEAD_S
         if gap > POLL_GUARD_S:
             return
         if gap > 0:
             self.retrier.sleep(gap)
-        self._process(part)
+        self._process(part, head)
 
     def _poll(self, timeout_s: float) -> None:
         consumer = self.consumer
@@ -198,22 +210,21 @@ class Dialer:
             self.ledger.rebuild(due)
         self.metrics.backlog.set(self.partitions.backlog(consumer))
 
-    def _next_ready(self, now: float) -> tuple[Part, float] | None:
-        """The partition whose first record may be handled soonest, and when."""
-        best: tuple[Part, float] | None = None
+    def _next_ready(self, now: float) -> tuple[Part, Head, float] | None:
+        """The account's first request (of any owned partition) that may be handled
+        soonest, and when: each account waits on its own pace, backoff and lookups only."""
+        best: tuple[Part, Head, float] | None = None
         for part in self.parts.values():
             if not part.rebuilt:
                 continue
-            head = part.first()
-            if head is None:
-                continue
-            t = head.not_before
-            if head.request is not None:
-                r = self.pacer.ready_at(head.request.account_sid)
-                if r is not None and self._would_send(part, head):
-                    t = max(t, r)
-            if best is None or t < best[1]:
-                best = (part, t)
+            for head in part.heads():
+                t = head.not_before
+                if head.request is not None:
+                    r = self.pacer.ready_at(head.request.account_sid)
+                    if r is not None and self._would_send(part, head):
+                        t = max(t, r)
+                if best is None or t < best[2]:
+                    best = (part, head, t)
         return best
 
     def _would_send(self, part: Part, head: Head) -> bool:
@@ -225,9 +236,8 @@ class Dialer:
         return action is dc.Action.SEND
 
     # -- handling one request -----------------------------------------------------------
-    def _process(self, part: Part) -> None:
-        head = part.head
-        assert head is not None and self.outcomes is not None and self.ledger is not None
+    def _process(self, part: Part, head: Head) -> None:
+        assert self.outcomes is not None and self.ledger is not None
         if head.request is None:
             self.outcomes.malformed(part, head)
             return
@@ -236,12 +246,11 @@ class Dialer:
             self.ledger.refresh(part)
         req = head.request
         entry = part.state.get(req.account_sid, req.id)
-        if req.account_sid != self.settings.twilio_account_sid:
+        if self.book.get(req.account_sid) is None:
             if entry is not None:
                 self.outcomes.commit(part, head)  # already answered
-            else:
-                assert self.settings.twilio_account_sid is not None
-                f = dc.unknown_account(self.settings.twilio_account_sid)
+            elif self.accounts.looked_up(head) and self.book.get(req.account_sid) is None:
+                f = dc.unknown_account(req.account_sid)
                 self.outcomes.finish(part, head, f, sent_at=None, attempts=0)
             return
         action, until = dc.decide(entry, self.clock.wall(), self.in_doubt_after_s)
@@ -361,7 +370,7 @@ class Dialer:
         req = head.request
         assert req is not None
         try:
-            found = self.calls.find(req.to, req.from_)
+            found = self.calls.find(req.to, req.from_, req.account_sid)
         except Exception as e:
             log.warning("call lookup failed", extra={"id": req.id, "error": str(e)})
             m = matching.UNREADABLE

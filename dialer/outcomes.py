@@ -113,11 +113,15 @@ class Outcomes:
         self.metrics.dead_letters.labels(reason).inc()
 
     def commit(self, part: Part, head: Head) -> None:
-        part.head = None
+        """``head`` is finished: commit up to the lowest request of the partition not
+        finished (another account's may be older than this one)."""
+        offset = part.done(head)
+        if offset is None:
+            return
         try:
-            self.consumer.commit({part.tp: OffsetAndMetadata(head.offset + 1, "", -1)})
+            self.consumer.commit({part.tp: OffsetAndMetadata(offset, "", -1)})
         except Exception as e:  # the partition moved on; the ledger covers the redelivery
             log.warning(
                 "commit failed",
-                extra={"partition": part.tp.partition, "offset": head.offset + 1, "error": str(e)},
+                extra={"partition": part.tp.partition, "offset": offset, "error": str(e)},
             )

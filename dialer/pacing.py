@@ -23,6 +23,7 @@ differences between hosts; it is paid once per handover.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 CAUSAL_MARGIN_S = 0.005  # with causal spacing the margin only covers clock-rate details
@@ -63,10 +64,15 @@ class Spacing:
 
 @dataclass
 class Pacer:
-    """Per-account earliest start times on this process's monotonic clock."""
+    """Per-account earliest start times on this process's monotonic clock, each account
+    spaced by its own :class:`Spacing` (``spacing_for``; default: ``spacing`` for all)."""
 
     spacing: Spacing
+    spacing_for: Callable[[str], Spacing] | None = None
     _not_before: dict[str, float] = field(default_factory=dict)
+
+    def spacing_of(self, account: str) -> Spacing:
+        return self.spacing if self.spacing_for is None else self.spacing_for(account)
 
     def ready_at(self, account: str) -> float | None:
         """The earliest monotonic time the next create for ``account`` may start, or None
@@ -75,13 +81,14 @@ class Pacer:
 
     def sent(self, account: str, started_mono: float) -> None:
         """A create for ``account`` started at ``started_mono``."""
-        self._push(account, started_mono + self.spacing.step_s)
+        self._push(account, started_mono + self.spacing_of(account).step_s)
 
     def answered(self, account: str, answered_mono: float) -> None:
         """The answer to the create for ``account`` came back at ``answered_mono`` (or the
         attempt ended then without one)."""
-        if self.spacing.causal:
-            self._push(account, answered_mono + self.spacing.interval_s)
+        spacing = self.spacing_of(account)
+        if spacing.causal:
+            self._push(account, answered_mono + spacing.interval_s)
 
     def _push(self, account: str, t: float) -> None:
         self._not_before[account] = max(t, self._not_before.get(account, t))
@@ -90,4 +97,5 @@ class Pacer:
         self, account: str, last_sent_wall: float, now_wall: float, now_mono: float
     ) -> None:
         """Honour a send recorded in the ledger (by this or another process)."""
-        self._push(account, self.spacing.handover_ready(last_sent_wall, now_wall, now_mono))
+        spacing = self.spacing_of(account)
+        self._push(account, spacing.handover_ready(last_sent_wall, now_wall, now_mono))

@@ -26,7 +26,9 @@ from dialer import ledger as lg
 
 log = logging.getLogger("callstream.dialer")
 
-MAX_BUFFER = 200  # fetched records per partition before it is paused
+MAX_BUFFER = 2000  # requests held per partition (all accounts) before it is paused
+LANE_MAX = 200  # requests held per account and partition; later ones are fetched again
+SKIP_PAUSE = 5000  # records of full lanes passed over before the partition is paused
 
 
 class TopicLayoutError(StartupError, RuntimeError):
@@ -35,7 +37,7 @@ class TopicLayoutError(StartupError, RuntimeError):
 
 @dataclass
 class Head:
-    """The first unfinished record of a partition."""
+    """A fetched, unfinished record: the first of its account's lane is handled next."""
 
     offset: int
     raw: Any
@@ -45,29 +47,108 @@ class Head:
     not_before: float = 0.0  # monotonic
     refresh: bool = False  # read the ledger's new records before deciding
     answered_at: float | None = None  # wall clock: when the last attempt's answer came
+    account_lookup: threading.Event | None = None  # set once an unknown account was looked up
+
+    @property
+    def lane(self) -> str:
+        """Requests of one account are handled in order; accounts do not wait on each
+        other. Malformed records have a lane of their own."""
+        return self.request.account_sid if self.request is not None else ""
 
 
 @dataclass
 class Part:
+    """One owned partition: its ledger fold, and its fetched unfinished requests in one
+    lane per account, so that one account's backlog, retries or 429s never hold back
+    another account's requests in the same partition.
+
+    The committed offset is the lowest unfinished one: after a rebalance or a restart the
+    records from there are fetched again, and those already finished are skipped by
+    their ledger entry. A lane holds at most ``LANE_MAX`` requests; a record arriving for
+    a full lane is passed over and the partition is moved back to it (``overflow``) once
+    that lane has room again.
+    """
+
     tp: TopicPartition
     state: lg.LedgerState = field(default_factory=lg.LedgerState)
     ledger_end: int = 0  # offset our next ledger write should get
     rebuilt: bool = False
-    buffer: deque[Any] = field(default_factory=deque)
-    head: Head | None = None
+    lanes: dict[str, deque[Head]] = field(default_factory=dict)
+    unfinished: set[int] = field(default_factory=set)
+    finished: set[int] = field(default_factory=set)  # above the commit point
+    next_offset: int | None = None  # after the last record taken in
+    overflow: dict[str, int] = field(default_factory=dict)  # lane -> first passed over
+    refilling: set[str] = field(default_factory=set)  # lanes moved back to ``overflow``
+    skipped: int = 0  # records passed over since the last move back
     paused: bool = False
     retry_rebuild_at: float = 0.0
 
-    def first(self) -> Head | None:
-        """The first unfinished record, parsed (a malformed one carries its problem)."""
-        if self.head is None and self.buffer:
-            rec = self.buffer.popleft()
-            try:
-                req = from_record(rec.value if rec.value is not None else b"")
-                self.head = Head(rec.offset, rec.value, rec.key, req)
-            except DialRequestError as e:
-                self.head = Head(rec.offset, rec.value, rec.key, None, problem=str(e))
-        return self.head
+    def take(self, rec: Any) -> None:
+        """Take a fetched record in (one taken before is ignored)."""
+        off = rec.offset
+        if off in self.unfinished or off in self.finished:
+            return
+        try:
+            req = from_record(rec.value if rec.value is not None else b"")
+            head = Head(off, rec.value, rec.key, req)
+        except DialRequestError as e:
+            head = Head(off, rec.value, rec.key, None, problem=str(e))
+        self.next_offset = max(self.next_offset or 0, off + 1)
+        lane = self.lanes.setdefault(head.lane, deque())
+        first_skipped = self.overflow.get(head.lane)
+        if first_skipped is not None and not (head.lane in self.refilling and off == first_skipped):
+            self.skipped += 1  # keeps its lane's order: taken after the ones passed over
+            return
+        if len(lane) >= LANE_MAX:
+            self.overflow[head.lane] = off
+            self.skipped += 1
+            return
+        if first_skipped is not None:  # fetched again: the lane is back in order
+            del self.overflow[head.lane]
+            self.refilling.discard(head.lane)
+        lane.append(head)
+        self.unfinished.add(off)
+
+    def heads(self) -> list[Head]:
+        """The first unfinished request of each account."""
+        return [lane[0] for lane in self.lanes.values() if lane]
+
+    def size(self) -> int:
+        return len(self.unfinished)
+
+    def done(self, head: Head) -> int | None:
+        """``head`` is finished; the new commit offset when it moved, else None."""
+        lane = self.lanes.get(head.lane)
+        if lane and lane[0] is head:
+            lane.popleft()
+            if not lane:
+                del self.lanes[head.lane]
+        before = self.commit_point()
+        self.unfinished.discard(head.offset)
+        self.finished.add(head.offset)
+        after = self.commit_point()
+        if after is not None:
+            self.finished = {o for o in self.finished if o >= after}
+        return after if after != before else None
+
+    def commit_point(self) -> int | None:
+        """The lowest offset not finished: unfinished, or passed over (full lane)."""
+        low = [*self.overflow.values(), *([min(self.unfinished)] if self.unfinished else [])]
+        return min(low) if low else self.next_offset
+
+    def refill(self) -> int | None:
+        """The offset to move back to when a lane that overflowed has room again (its
+        passed-over records stay below the commit point until they are taken in)."""
+        ready = [
+            off
+            for lane, off in self.overflow.items()
+            if lane not in self.refilling and len(self.lanes.get(lane, ())) <= LANE_MAX // 2
+        ]
+        if not ready:
+            return None
+        self.refilling.update(lane for lane, off in self.overflow.items() if off in ready)
+        self.skipped = 0
+        return min(ready)
 
 
 class Partitions:
@@ -117,22 +198,28 @@ class Partitions:
         return fresh
 
     def add(self, batch: dict[Any, list[Any]], fresh: set[int]) -> None:
-        """Buffer a poll's records; those of just (re)assigned partitions are dropped
+        """Take a poll's records in; those of just (re)assigned partitions are dropped
         (fetched before the seek back, they come again)."""
         for tp, recs in batch.items():
             part = self.parts.get(tp.partition)
             if part is None or tp.topic != self.topic or tp.partition in fresh:
                 continue
-            part.buffer.extend(recs)
+            for rec in recs:
+                part.take(rec)
 
     def flow_control(self, consumer: Any) -> None:
-        """Pause a partition whose buffer is full; resume it once half of it is done."""
+        """Move a partition back to the records it passed over once their lane has room;
+        pause one that holds too much (or passed over too much), resume it once half of
+        that is done."""
         for part in self.parts.values():
-            n = len(part.buffer)
-            if n >= MAX_BUFFER and not part.paused:
+            back = part.refill()
+            if back is not None:
+                consumer.seek(part.tp, back)
+            full = part.size() >= MAX_BUFFER or part.skipped >= SKIP_PAUSE
+            if full and not part.paused:
                 consumer.pause(part.tp)
                 part.paused = True
-            elif n < MAX_BUFFER // 2 and part.paused:
+            elif not full and part.paused and part.size() < MAX_BUFFER // 2:
                 consumer.resume(part.tp)
                 part.paused = False
 
@@ -140,7 +227,7 @@ class Partitions:
         """Requests on owned partitions not finished yet, fetched or not."""
         total = 0
         for part in self.parts.values():
-            total += len(part.buffer) + (1 if part.head else 0)
+            total += part.size() + part.skipped
             hw = consumer.highwater(part.tp)
             if hw is not None:
                 with contextlib.suppress(Exception):

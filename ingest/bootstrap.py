@@ -22,20 +22,21 @@ from starlette.routing import Route
 
 from callstream.errors import StartupError
 from callstream.settings import Settings, SettingsError
+from callstream.subaccounts import AccountBook, book_for
 from callstream.timefmt import now_iso
 from callstream.web import JSON_HTTP_ERRORS, health_routes, only_declared_methods
 from ingest.dial import DialRoute
 from ingest.metrics import IngestMetrics
 from ingest.producer_port import KafkaProducerFactory, ProducerFactory
 from ingest.publisher import Publisher
-from ingest.signature import SignatureChecker
+from ingest.signature import AccountSigners, SignatureChecker
 from ingest.spool import Spool
 from ingest.status import StatusCallbackRoute
 from ingest.twilio_request import TwilioRequestReader
 from ingest.voice import VoiceRoute
 from ingest.voice_routing import VoipConfig
 
-REQUIRED = ("twilio_auth_token", "twilio_account_sid", "public_url", "kafka_bootstrap_servers")
+REQUIRED = ("public_url", "kafka_bootstrap_servers")  # and an account (book_for)
 
 
 class IngestApp(Starlette):
@@ -92,6 +93,7 @@ def create_app(
     producer_factory: ProducerFactory | None = None,
     producer_options: dict[str, Any] | None = None,
     clock: Callable[[], str] = now_iso,
+    book: AccountBook | None = None,
     **publisher_options: Any,
 ) -> Starlette:
     """The ingest app. Raises SettingsError when a required setting is missing.
@@ -100,24 +102,27 @@ def create_app(
     the caller's own); ``publisher_options`` to :class:`ingest.publisher.Publisher`
     (``ack_timeout_s``, ``drain_batch``).
     """
-    settings.require(*REQUIRED)
-    assert settings.twilio_auth_token is not None and settings.twilio_account_sid is not None
+    book = book_for(settings, *REQUIRED) if book is None else book
     if producer_factory is None:
         producer_factory = KafkaProducerFactory(settings, producer_options=producer_options)
     metrics = IngestMetrics()
     publisher = Publisher(settings, metrics, producer_factory, **publisher_options)
+    first = book.first
     reader = TwilioRequestReader(
-        SignatureChecker(settings.twilio_auth_token, settings.public_base),
+        SignatureChecker(first.auth_token, settings.public_base),
         settings.public_base,
-        settings.twilio_account_sid,
+        first.sid,
+        AccountSigners(book, settings.public_base),
     )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await publisher.start()
+        book.start()
         try:
             yield
         finally:
+            book.stop()
             await publisher.close()
 
     status_route = StatusCallbackRoute(reader, publisher, metrics, clock)
@@ -129,7 +134,9 @@ def create_app(
             methods=["POST"],
         ),
         Route(
-            "/dial", DialRoute(settings, bind_host, publisher, metrics).endpoint, methods=["POST"]
+            "/dial",
+            DialRoute(settings, bind_host, publisher, metrics, book=book).endpoint,
+            methods=["POST"],
         ),
         *health_routes(metrics.registry, publisher.ready),
     ]
@@ -141,4 +148,5 @@ def create_app(
     app.status_route = status_route
     app.state.publisher = publisher
     app.state.metrics = metrics
+    app.state.accounts = book
     return app

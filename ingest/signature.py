@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from twilio.request_validator import RequestValidator, add_port, remove_port
+
+if TYPE_CHECKING:
+    from callstream.accounts import Account
+    from callstream.subaccounts import AccountBook
 
 SIGNATURE_HEADER = b"x-twilio-signature"
 
@@ -86,3 +91,31 @@ class SignatureChecker:
     def sign(self, url: str, params: MultiParams | None) -> str:
         """The signature Twilio would send (used by tests and the benchmark)."""
         return str(self._validator.compute_signature(url, params or {}))
+
+
+class AccountSigners:
+    """Which tokens may sign a callback that names an account, as checkers.
+
+    An account's own primary and secondary tokens (the secondary during a rotation); for a
+    discovered subaccount also its parent's: Twilio signs with the token of the account
+    that owns the call, and whoever holds the parent's token controls the subaccount
+    anyway (docs/security.md). Checkers are made once per token and kept.
+    """
+
+    def __init__(self, book: AccountBook, public_base: str) -> None:
+        self.book = book
+        self.public_base = public_base
+        self._checkers: dict[str, SignatureChecker] = {}
+
+    def checkers(self, acct: Account) -> list[SignatureChecker]:
+        tokens = list(acct.tokens)
+        parent = self.book.parent(acct)
+        if parent is not None:
+            tokens.extend(t for t in parent.tokens if t not in tokens)
+        out = []
+        for token in tokens:
+            checker = self._checkers.get(token)
+            if checker is None:
+                checker = self._checkers[token] = SignatureChecker(token, self.public_base)
+            out.append(checker)
+        return out

@@ -4,11 +4,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from callstream.ids import ACCOUNT_SID
 from ingest.callback import MAX_BODY, CallbackError, Identity, identify, is_form, parse_pairs
-from ingest.signature import SIGNATURE_HEADER, MultiParams, SignatureChecker
+from ingest.signature import SIGNATURE_HEADER, AccountSigners, MultiParams, SignatureChecker
 
 IDEMPOTENCY_HEADER = b"i-twilio-idempotency-token"
 
@@ -30,10 +32,27 @@ class CheckedRequest:
 
 
 class TwilioRequestReader:
-    def __init__(self, checker: SignatureChecker, public_base: str, account_sid: str) -> None:
+    """``checker`` and ``account_sid``: the one account served when ``signers`` is None.
+
+    With ``signers`` (several accounts), the AccountSid a request names picks the tokens
+    its signature is checked with: an account callstream does not know (after one
+    rate-limited listing of subaccounts), or a closed or suspended one, is refused with
+    403 ``wrong-account``; a signature made with any other account's token with 403
+    ``bad-signature``. A request whose AccountSid is missing or malformed is checked with
+    the first account's tokens and then refused with 400 by :func:`identify`.
+    """
+
+    def __init__(
+        self,
+        checker: SignatureChecker,
+        public_base: str,
+        account_sid: str,
+        signers: AccountSigners | None = None,
+    ) -> None:
         self.checker = checker
         self.public_base = public_base.rstrip("/")
         self.account_sid = account_sid
+        self.signers = signers
 
     async def read(self, scope: dict[str, Any], receive: Any) -> CheckedRequest:
         """Parse and check one request; raise CallbackError with the status to answer."""
@@ -75,9 +94,13 @@ class TwilioRequestReader:
             raise CallbackError(
                 403, "missing-signature", "the X-Twilio-Signature header is missing"
             )
-        if not self.checker.valid_path(path_and_query, signed, signature):
+        if self.signers is None:
+            checkers, account_sid = [self.checker], self.account_sid
+        else:
+            checkers, account_sid = await self._account_checkers(params)
+        if not any(c.valid_path(path_and_query, signed, signature) for c in checkers):
             raise CallbackError(403, "bad-signature", "the X-Twilio-Signature does not match")
-        identity = identify(params, self.account_sid)
+        identity = identify(params, account_sid)
         return CheckedRequest(
             method,
             self.public_base + path_and_query,
@@ -85,6 +108,39 @@ class TwilioRequestReader:
             identity,
             _header(headers, IDEMPOTENCY_HEADER),
         )
+
+    async def _account_checkers(
+        self, params: list[list[str]]
+    ) -> tuple[list[SignatureChecker], str]:
+        assert self.signers is not None
+        book = self.signers.book
+        named = _named_account(params)
+        if named is None:  # identify() says what is wrong with it
+            return self.signers.checkers(book.first), book.first.sid
+        acct = book.get(named)
+        if acct is None and book.may_list():
+            # a listing is a blocking REST call: off the event loop
+            acct = await asyncio.to_thread(book.lookup, named)
+        if acct is None:
+            known = book.known(named)
+            why = (
+                f"the account is {known.status}"
+                if known is not None
+                else "the callback names an account callstream does not serve"
+            )
+            raise CallbackError(403, "wrong-account", why)
+        return self.signers.checkers(acct), acct.sid
+
+
+def _named_account(params: list[list[str]]) -> str | None:
+    """The one well-formed AccountSid the parameters give, else None."""
+    found: str | None = None
+    for k, v in params:
+        if k == "AccountSid":
+            if found is not None and found != v:
+                return None
+            found = v
+    return found if found is not None and ACCOUNT_SID.fullmatch(found) else None
 
 
 async def read_body(receive: Any, limit: int) -> bytes:

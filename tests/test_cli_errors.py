@@ -29,7 +29,7 @@ ACCOUNT = "AC" + "0" * 32
 # commands that legitimately start with nothing configured (they bring their own broker)
 STARTS_UNCONFIGURED = {"up", "broker"}
 # ingest accepts callbacks while Kafka is down (its spool): an absent broker is not an error
-RUNS_WITHOUT_BROKER = {"ingest", "up", "broker", "emulator"}
+RUNS_WITHOUT_BROKER = {"ingest", "up", "broker", "emulator", "accounts"}  # accounts: no Kafka
 FILL = {
     "sid": "CA" + "0" * 32,
     "to": "+15005550006",

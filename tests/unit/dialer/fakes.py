@@ -9,11 +9,13 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from callstream.dialrequest import DialRequest
+from dialer.loop import Dialer
 from dialer.retry import Failure
 from dialer.twilio_api import Created, FoundCall
 
@@ -165,10 +167,13 @@ class FakeCalls:
         self.plan: dict[str, list[Failure | None]] = {}
         self.calls: list[FoundCall] = []
         self.creates: list[tuple[float, str]] = []  # (monotonic, To) of every create
+        self.by_account: list[tuple[float, str, str]] = []  # (monotonic, AccountSid, id)
         self._sids = itertools.count(1)
 
     def create(self, req: DialRequest, status_callback: str) -> Created | Failure:
-        self.creates.append((time.monotonic(), req.to))
+        now = time.monotonic()
+        self.creates.append((now, req.to))
+        self.by_account.append((now, req.account_sid, req.id))
         plan = self.plan.get(req.to)
         failure = plan.pop(0) if plan else None
         if failure is not None:
@@ -177,8 +182,23 @@ class FakeCalls:
         self.calls.append(FoundCall(sid, req.to, req.from_, float(int(self.now()))))
         return Created(sid, "queued")
 
-    def find(self, to: str, from_: str) -> list[FoundCall]:
+    def find(self, to: str, from_: str, account_sid: str | None = None) -> list[FoundCall]:
         return [c for c in reversed(self.calls) if c.to == to and c.from_ == from_]
+
+
+@contextmanager
+def running_dialer(d: Dialer) -> Iterator[Dialer]:
+    """Run ``d`` in a thread until the block ends; it must stop cleanly, without error."""
+    t = threading.Thread(target=d.run, daemon=True)
+    t.start()
+    try:
+        wait_for(lambda: d.status()[0], what="ready")
+        yield d
+    finally:
+        d.stop()
+        t.join(timeout=10)
+        assert not t.is_alive()
+    assert d.failed is None
 
 
 def wait_for(pred: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:

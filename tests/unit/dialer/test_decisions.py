@@ -110,7 +110,7 @@ def test_outcomes_of_requests_that_are_not_sent() -> None:
     assert f.result == "rejected" and f.dead_letter == "unknown-account" and f.extra() == {}
     assert f.error == {
         "code": "unknown-account",
-        "message": "this dialer places calls for AC1 only",
+        "message": "AC1 is not an active account callstream serves",
     }
     assert dc.malformed_error("bad To") == {"code": "invalid-request", "message": "bad To"}
     assert dc.malformed_error(None) == {"code": "invalid-request", "message": "malformed"}

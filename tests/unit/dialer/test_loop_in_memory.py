@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,7 +16,7 @@ from callstream.settings import Settings
 from dialer.bootstrap import build
 from dialer.loop import Dialer
 from dialer.retry import Backoff, Failure
-from tests.unit.dialer.fakes import FakeCalls, FakeClients, Log, wait_for
+from tests.unit.dialer.fakes import FakeCalls, FakeClients, Log, running_dialer, wait_for
 
 ACCOUNT = "AC" + "0" * 32
 SETTINGS = Settings(
@@ -45,16 +44,8 @@ def running(log: Log, calls: FakeCalls) -> Iterator[Dialer]:
         clients=FakeClients(log),
         backoff=Backoff(base_s=0.01, cap_s=0.02, max_attempts=3),
     )
-    t = threading.Thread(target=d.run, daemon=True)
-    t.start()
-    try:
-        wait_for(lambda: d.status()[0], what="ready")
+    with running_dialer(d):
         yield d
-    finally:
-        d.stop()
-        t.join(timeout=10)
-        assert not t.is_alive()
-    assert d.failed is None
 
 
 def test_requests_are_placed_once_paced_and_committed() -> None:
