@@ -21,6 +21,7 @@ from callstream.broker import BrokerError
 from callstream.cliargs import require_free_port
 from callstream.reach import require_broker
 from callstream.settings import Settings, SettingsError
+from callstream.subaccounts import AccountBook, book_for
 from reconciler.loop import KafkaClients, Reconciler
 from reconciler.policy import Policy
 from reconciler.state import State
@@ -40,14 +41,15 @@ class ServiceOptions:
     broker_source: str = "KAFKA_BOOTSTRAP_SERVERS"
 
 
-def credentials(settings: Settings) -> Callable[[str], tuple[str, str] | None]:
-    """Account SID -> the credentials its REST requests use. Today: the one account of
-    ``TWILIO_ACCOUNT_SID``/``TWILIO_AUTH_TOKEN``; the one place to look up others."""
+def credentials(book: AccountBook) -> Callable[[str], tuple[str, str] | None]:
+    """Account SID -> the credentials its REST requests use: the account's own SID and
+    token, from the accounts file, the ``TWILIO_*`` shortcut, or (for a subaccount) the
+    listing of its parent's subaccounts, which carries the subaccount's token. An unknown
+    SID costs at most one rate-limited listing (:meth:`AccountBook.lookup`)."""
 
     def lookup(account_sid: str) -> tuple[str, str] | None:
-        if account_sid == settings.twilio_account_sid and settings.twilio_auth_token:
-            return account_sid, settings.twilio_auth_token
-        return None
+        acct = book.lookup(account_sid)
+        return None if acct is None else (acct.sid, acct.auth_token)
 
     return lookup
 
@@ -74,12 +76,15 @@ def build(
     api: CallsApi | None = None,
     clients: KafkaClients | None = None,
     clock: Callable[[], float] | None = None,
+    book: AccountBook | None = None,
 ) -> Reconciler:
     """A reconciler for ``settings``. Without ``clients``, kafka-python clients for the
     broker, whose ``profile`` is then needed; without ``api``, twilio-python against
     ``TWILIO_API_URL``."""
     if api is None:
-        api = TwilioRest(credentials(settings), settings.twilio_api_url, opts.http_timeout_s)
+        if book is None:
+            book = book_for(settings)
+        api = TwilioRest(credentials(book), settings.twilio_api_url, opts.http_timeout_s)
     if clients is None:
         if profile is None:
             raise ValueError("the broker profile is needed to build Kafka clients")
@@ -109,7 +114,7 @@ def for_service(settings: Settings, opts: ServiceOptions) -> Reconciler:
     from callstream import logs
 
     bootstrap = ck.bootstrap(settings)
-    settings.require("twilio_account_sid", "twilio_auth_token")
+    book = book_for(settings)  # refuses, with one line, no account or a bad accounts file
     check_options(opts)
     require_broker(bootstrap, opts.broker_source)
     require_free_port(opts.host, opts.port)
@@ -119,4 +124,4 @@ def for_service(settings: Settings, opts: ServiceOptions) -> Reconciler:
         profile = ck.detect_profile(settings)
     except Exception as e:
         raise BrokerError(f"cannot reach Kafka at {bootstrap}: {e}") from None
-    return build(settings, opts, profile=profile)
+    return build(settings, opts, profile=profile, book=book)

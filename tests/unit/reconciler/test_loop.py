@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from callstream import envelope
+from callstream.accounts import Account, configured_accounts
 from callstream.settings import Settings
+from callstream.subaccounts import AccountBook
 from reconciler.bootstrap import ServiceOptions, build, credentials
 from reconciler.loop import Reconciler
 from reconciler.policy import Failed, Found, Limited, NotFound
@@ -220,8 +222,10 @@ def test_records_it_cannot_use_are_skipped_but_their_offsets_kept(parts: Any) ->
     assert rec.state.counts()["pending"] == 0
 
 
-def test_credentials_are_those_of_the_configured_account() -> None:
+def test_credentials_are_those_of_the_known_accounts() -> None:
     s = Settings.from_env(env={}, twilio_account_sid=ACC, twilio_auth_token="tok")
-    look = credentials(s)
+    sub = Account("AC" + "e" * 32, "subtok", parent_sid=ACC, source="discovered")
+    look = credentials(AccountBook([*configured_accounts(s), sub]))
     assert look(ACC) == (ACC, "tok")
+    assert look(sub.sid) == (sub.sid, "subtok")  # a subaccount: its own token, as listed
     assert look("AC" + "f" * 32) is None
