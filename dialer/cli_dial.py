@@ -20,7 +20,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--account",
         default=None,
         metavar="SID",
-        help="the account that places the call (default TWILIO_ACCOUNT_SID)",
+        help=(
+            "the account that places the call "
+            "(default TWILIO_ACCOUNT_SID, else the first in CALLSTREAM_ACCOUNTS)"
+        ),
     )
     p.add_argument("--id", default=None, help="request id (idempotency key); default: new")
     p.add_argument("--bootstrap-servers", default=None, help="overrides KAFKA_BOOTSTRAP_SERVERS")
@@ -36,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(kafka_bootstrap_servers=args.bootstrap_servers)
     account = args.account
+    if account is None and settings.twilio_account_sid is None and settings.accounts_file:
+        from callstream.accounts import require_accounts
+
+        account = require_accounts(settings)[0].sid  # the default account: the file's first
     if account is None:
         settings.require("twilio_account_sid")
         account = settings.twilio_account_sid

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 from callstream import topics
 from callstream.settings import Settings
@@ -33,6 +34,21 @@ def test_dial_account_names_the_account(settings: Settings) -> None:
     assert [r.key for r in recs] == [SECOND.encode()] * 2
     assert [json.loads(r.value)["account_sid"] for r in recs] == [SECOND] * 2
     assert sorted(json.loads(r.value)["id"] for r in recs) == ["acct-1", "acct-2"]
+
+
+def test_dial_defaults_to_the_first_account_of_the_accounts_file(
+    settings: Settings, tmp_path: Path
+) -> None:
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text(
+        f'[[account]]\nsid = "{SECOND}"\nauth_token = "t-second"\n\n'
+        f'[[account]]\nsid = "AC{"c" * 32}"\nauth_token = "t-third"\n'
+    )
+    env = {k: v for k, v in dialer_env(settings).items() if not k.startswith("TWILIO_A")}
+    done = dial({**env, "CALLSTREAM_ACCOUNTS": str(accounts)}, "--id", "first-1")
+    assert done.returncode == 0, done.stderr
+    (rec,) = read_topic(settings, settings.topic(topics.DIALER_REQUESTS), expect=1)
+    assert rec.key == SECOND.encode() and json.loads(rec.value)["account_sid"] == SECOND
 
 
 def test_dial_bad_account_is_one_line(settings: Settings) -> None:
