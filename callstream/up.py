@@ -148,12 +148,16 @@ def _twilio_env(settings: Any, env: dict[str, str], args: argparse.Namespace) ->
     """Point the services at real Twilio when it is fully configured, else at the emulator."""
     import secrets
 
-    real = bool(settings.twilio_account_sid and settings.twilio_auth_token and settings.public_url)
+    accounts = settings.accounts_file or (
+        settings.twilio_account_sid and settings.twilio_auth_token
+    )
+    real = bool(accounts and settings.public_url)
     if real and "TWILIO_API_URL" not in os.environ:
         say("twilio     real Twilio (credentials and CALLSTREAM_PUBLIC_URL are set)")
         return False
-    env.setdefault("TWILIO_ACCOUNT_SID", "AC" + secrets.token_hex(16))
-    env.setdefault("TWILIO_AUTH_TOKEN", secrets.token_hex(16))
+    if settings.accounts_file is None:  # else the emulator serves the file's accounts
+        env.setdefault("TWILIO_ACCOUNT_SID", "AC" + secrets.token_hex(16))
+        env.setdefault("TWILIO_AUTH_TOKEN", secrets.token_hex(16))
     env["TWILIO_API_URL"] = f"http://{args.host}:{args.emulator_port}"
     env["CALLSTREAM_PUBLIC_URL"] = f"http://{args.host}:{args.ingest_port}"
     return True
@@ -323,7 +327,7 @@ def _print_try_this(env: dict[str, str], children: list[Child], emulated: bool) 
         say(f"  curl -s {proj.url}/stats")
     if emulated:
         say(
-            "Twilio is emulated locally; set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
-            "CALLSTREAM_PUBLIC_URL to use real Twilio."
+            "Twilio is emulated locally; set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or "
+            "CALLSTREAM_ACCOUNTS) and CALLSTREAM_PUBLIC_URL to use real Twilio."
         )
     say("Ctrl-C stops everything.")

@@ -153,6 +153,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_config(args: argparse.Namespace) -> EmulatorConfig:
+    from dataclasses import replace
+
+    from callstream.accounts import require_accounts, require_settings
     from callstream.settings import Settings, SettingsError
     from emulator.accounts import parse_account_flags
     from emulator.chaos import Chaos
@@ -161,7 +164,13 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
     from emulator.scenarios import ScenarioError, Scenarios
 
     settings = Settings.from_env()
-    settings.require("twilio_account_sid", "twilio_auth_token")
+    require_settings(settings)  # the TWILIO_* shortcut, or an accounts file
+    # the main account: the shortcut's, else the accounts file's first (read from the file,
+    # never from a command line, where ``ps`` would show the tokens); the file's others are
+    # added as further accounts, so the emulator knows every account the services serve
+    file_accounts = require_accounts(settings)
+    main = file_accounts[0]
+    settings = replace(settings, twilio_account_sid=main.sid, twilio_auth_token=main.auth_token)
     assert settings.twilio_account_sid is not None and settings.twilio_auth_token is not None
     try:
         scenarios = Scenarios.load(args.scenarios) if args.scenarios else Scenarios()
@@ -176,6 +185,8 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
         extra_accounts = parse_account_flags(args.account, settings.twilio_account_sid)
     except (ScenarioError, ValueError) as e:
         raise SettingsError(str(e)) from None
+    for acct in file_accounts[1:]:
+        extra_accounts.setdefault(acct.sid, acct.auth_token)
     return EmulatorConfig(
         account_sid=settings.twilio_account_sid,
         auth_token=settings.twilio_auth_token,

@@ -28,36 +28,45 @@ def _env() -> dict[str, str]:
     }
 
 
-def test_emulator_process_serves_every_account_given(tmp_path: Path) -> None:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            *CLI,
-            "emulator",
-            "--port",
-            str(port),
-            "--cps",
-            "20",
-            "--account",
-            f"{SECOND_SID}:{SECOND_TOKEN}",
-            "--account",
-            f"{THIRD_SID}:{THIRD_TOKEN}",
-        ],
-        env=_env(),
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
+class Emulator:
+    """A real ``callstream emulator`` process; its stderr is kept for the token checks."""
+
+    def __init__(self, cwd: Path, env: dict[str, str], *flags: str) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(
+            [*CLI, "emulator", "--port", str(port), "--cps", "20", *flags],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
 
         def ready() -> bool:
             try:
-                return httpx.get(url + "/readyz").status_code == 200
+                return httpx.get(self.url + "/readyz").status_code == 200
             except httpx.TransportError:
                 return False
 
         wait_until(ready, timeout=30, what="emulator ready")
+
+    def stop(self) -> str:
+        self.proc.terminate()
+        _, err = self.proc.communicate(timeout=30)
+        return err.decode()
+
+
+def test_emulator_process_serves_every_account_given(tmp_path: Path) -> None:
+    emu = Emulator(
+        tmp_path,
+        _env(),
+        "--account",
+        f"{SECOND_SID}:{SECOND_TOKEN}",
+        "--account",
+        f"{THIRD_SID}:{THIRD_TOKEN}",
+    )
+    url = emu.url
+    try:
         for sid, token in ((ACCOUNT_SID, AUTH_TOKEN), (SECOND_SID, SECOND_TOKEN)):
             client = twilio_client(url, sid, token)
             call = client.calls.create(to=TO, from_=FROM, twiml=TWIML)
@@ -74,13 +83,36 @@ def test_emulator_process_serves_every_account_given(tmp_path: Path) -> None:
             twilio_client(url, SECOND_SID, THIRD_TOKEN).calls.create(to=TO, from_=FROM, twiml=TWIML)
         assert e.value.code == 20003
     finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=30)
+        text = emu.stop()
     # tokens never reach the emulator's log
-    text = err.decode()
     assert "ready" in text
     for token in (AUTH_TOKEN, SECOND_TOKEN, THIRD_TOKEN, sub.auth_token):
         assert token not in text
+
+
+def test_emulator_serves_the_accounts_file_without_the_shortcut(tmp_path: Path) -> None:
+    """What ``callstream up`` runs with an accounts file alone: the file's first account is
+    the emulator's main one, the others beside it; the tokens come from the file (one
+    through an environment variable), never from a command line."""
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text(
+        f'[[account]]\nsid = "{SECOND_SID}"\nauth_token_env = "SECOND"\n\n'
+        f'[[account]]\nsid = "{THIRD_SID}"\nauth_token = "{THIRD_TOKEN}"\n'
+    )
+    env = {"PATH": "/usr/bin:/bin", "CALLSTREAM_ACCOUNTS": str(accounts), "SECOND": SECOND_TOKEN}
+    emu = Emulator(tmp_path, env)
+    try:
+        for sid, token in ((SECOND_SID, SECOND_TOKEN), (THIRD_SID, THIRD_TOKEN)):
+            call = twilio_client(emu.url, sid, token).calls.create(to=TO, from_=FROM, twiml=TWIML)
+            assert call.account_sid == sid
+        with pytest.raises(TwilioRestException) as e:
+            twilio_client(emu.url, SECOND_SID, THIRD_TOKEN).calls.create(
+                to=TO, from_=FROM, twiml=TWIML
+            )
+        assert e.value.code == 20003
+    finally:
+        text = emu.stop()
+    assert SECOND_TOKEN not in text and THIRD_TOKEN not in text
 
 
 @pytest.mark.parametrize(
