@@ -1,5 +1,5 @@
-"""``callstream ingest [--host H] [--port P]`` (light imports only: the CLI loads this
-module to build its help)."""
+"""``callstream ingest [--host H] [--port P] [--workers N]`` (light imports only: the CLI
+loads this module to build its help)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,40 @@ import argparse
 
 from callstream.cliargs import port, require_free_port
 
+MAX_WORKERS = 64  # ingest.workers.MAX_WORKERS, without importing it for the help
+
+
+def workers(raw: str) -> int:
+    """A number of worker processes: 1 to MAX_WORKERS."""
+    if not (raw.isascii() and raw.isdigit()):
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of workers")
+    if len(raw) > 6 or not 1 <= int(raw) <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"{raw} is not between 1 and {MAX_WORKERS}")
+    return int(raw)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=port, default=8080, help="port to bind (default 8080)")
+    parser.add_argument(
+        "--workers",
+        type=workers,
+        default=1,
+        help="ingest processes on the port, each with its own spool file (default 1; "
+        f"at most {MAX_WORKERS}); see docs/ingest.md",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from callstream.settings import Settings
-    from ingest.service import run_service
 
     settings = Settings.from_env()
     require_free_port(args.host, args.port)
+    if args.workers > 1:
+        from ingest.workers import run_workers
+
+        return run_workers(settings, args.host, args.port, args.workers)
+    from ingest.service import run_service
+
     run_service(settings, args.host, args.port)
     return 0

@@ -42,6 +42,7 @@ class IngestMetrics:
         self.spool_depth = Gauge(
             "callstream_ingest_spool_depth",
             "Callbacks in the local spool waiting for Kafka",
+            multiprocess_mode="livesum",  # --workers: the sum over live workers
             registry=self.registry,
         )
         self.spool_drained = Counter(
@@ -57,6 +58,7 @@ class IngestMetrics:
         self.spool_dead = Gauge(
             "callstream_ingest_spool_dead",
             "Callbacks in the spool's dead-letter table (see 'callstream spool')",
+            multiprocess_mode="livesum",  # --workers: the sum over live workers
             registry=self.registry,
         )
         self.dial_requests, _ = labelled_counter(
