@@ -60,8 +60,16 @@ class Worker:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, host: str, port: int, workers: int) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        host: str,
+        port: int,
+        workers: int,
+        child: tuple[str, ...] = ("-m", "ingest.workers_child"),
+    ) -> None:
         self.settings = settings
+        self.child = child  # what the interpreter runs for a worker (tests: one that dies)
         self.host = host
         self.port = port
         self.n = workers
@@ -118,7 +126,7 @@ class Supervisor:
     def _start(self, index: int, fast_failures: int = 0) -> None:
         assert self._sock is not None
         fd = self._sock.fileno()
-        cmd = [sys.executable, "-m", "ingest.workers_child", "--fd", str(fd)]
+        cmd = [sys.executable, *self.child, "--fd", str(fd)]
         cmd += ["--index", str(index), "--workers", str(self.n), "--host", self.host]
         cmd += ["--port", str(self.port), "--parent", str(self._parent_r)]
         proc = subprocess.Popen(

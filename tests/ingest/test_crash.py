@@ -30,8 +30,11 @@ class Load:
     """Threads posting signed callbacks, each for its own calls in sequence; remembers
     which were answered 204, in the order they were answered."""
 
-    def __init__(self, url: str, threads: int = 4) -> None:
+    def __init__(self, url: str, threads: int = 4, keep_going: bool = False) -> None:
         self.url = url
+        # keep_going: go on after a failed request (another worker takes the next one),
+        # with the next callback: a retry of one that may have been stored would duplicate it
+        self.keep_going = keep_going
         self.acked: list[tuple[str, int]] = []
         self.stop = threading.Event()
         self._lock = threading.Lock()
@@ -47,7 +50,10 @@ class Load:
                 try:
                     r = post_callback(client, callback(sid, "ringing", seq))
                 except httpx.HTTPError:
-                    return  # the process is gone
+                    if not self.keep_going:
+                        return  # the process is gone
+                    seq += 1
+                    continue
                 if r.status_code == 204:
                     with self._lock:
                         self.acked.append((sid, seq))
