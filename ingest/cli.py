@@ -5,18 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from callstream.cliargs import port, require_free_port
-
-MAX_WORKERS = 64  # ingest.workers.MAX_WORKERS, without importing it for the help
-
-
-def workers(raw: str) -> int:
-    """A number of worker processes: 1 to MAX_WORKERS."""
-    if not (raw.isascii() and raw.isdigit()):
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of workers")
-    if len(raw) > 6 or not 1 <= int(raw) <= MAX_WORKERS:
-        raise argparse.ArgumentTypeError(f"{raw} is not between 1 and {MAX_WORKERS}")
-    return int(raw)
+from callstream.cliargs import MAX_WORKERS, port, require_free_port, workers
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
