@@ -155,44 +155,33 @@ def serve(
 
     from callstream.settings import Settings
 
-    settings = Settings.from_env(
-        env={},
-        kafka_bootstrap_servers=bootstrap,
-        kafka_profile="tansu",
-        twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=AUTH_TOKEN,
-        public_url=PUBLIC,
-        spool=spool,
-        topic_prefix=prefix,
-        log_level="WARNING",
-    )
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "CALLSTREAM_KAFKA_PROFILE": "tansu",
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "CALLSTREAM_PUBLIC_URL": PUBLIC,
+        "CALLSTREAM_SPOOL": spool,
+        "CALLSTREAM_TOPIC_PREFIX": prefix,
+        "CALLSTREAM_LOG_LEVEL": "WARNING",
+    }
+    settings = Settings.from_env(env=env)
+    options: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_level": "warning",
+        "access_log": False,
+    }
     if workers and variant == "ingest":
         from ingest.workers import run_workers
 
-        os.environ.update(  # the workers read their settings from the environment
-            KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-            CALLSTREAM_KAFKA_PROFILE="tansu",
-            TWILIO_ACCOUNT_SID=ACCOUNT_SID,
-            TWILIO_AUTH_TOKEN=AUTH_TOKEN,
-            CALLSTREAM_PUBLIC_URL=PUBLIC,
-            CALLSTREAM_SPOOL=spool,
-            CALLSTREAM_TOPIC_PREFIX=prefix,
-            CALLSTREAM_LOG_LEVEL="WARNING",
-        )
-        run_workers(Settings.from_env(), "127.0.0.1", port, workers)
+        os.environ.update(env)  # the workers read their settings from the environment
+        run_workers(settings, "127.0.0.1", port, workers)
         return
     if workers and variant == "bare":
-        uvicorn.run(
-            "benchmarks.ingest:bare_app",
-            factory=True,
-            workers=workers,
-            host="127.0.0.1",
-            port=port,
-            loop="uvloop",
-            http="httptools",
-            log_level="warning",
-            access_log=False,
-        )
+        uvicorn.run("benchmarks.ingest:bare_app", factory=True, workers=workers, **options)
         return
     if variant == "bare":
         app = bare_app()
@@ -208,16 +197,7 @@ def serve(
         app = create_app(settings, producer_options={"linger_ms": int(linger)} if linger else None)
     else:
         raise SystemExit(f"unknown variant {variant}")
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-    )
+    uvicorn.run(app, lifespan="on", **options)
 
 
 def bare_app() -> Any:
