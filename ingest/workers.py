@@ -8,7 +8,8 @@ them. A worker is a whole ingest: its own Kafka producer, its own spool file
 ``204`` only once the callback is acknowledged by Kafka or committed to its spool, and the
 callbacks it answered reach the topic in the order it answered them. Callbacks of one call
 that reach different workers may reach the topic in another order than they were answered
-in; the projector's order independence covers that, as it covers Twilio's own reordering.
+in (each worker's spool drains on its own); the projector's order independence covers
+that, as it covers Twilio's own reordering.
 
 The supervisor:
 
