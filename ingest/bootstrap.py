@@ -12,21 +12,18 @@ Its ports, each replaceable by an in-memory fake (tests/unit/ingest):
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from prometheus_client import CollectorRegistry
-from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.applications import Starlette
 from starlette.routing import Route
 
 from callstream.errors import StartupError
 from callstream.settings import Settings, SettingsError
 from callstream.timefmt import now_iso
-from callstream.web import JSON_HTTP_ERRORS, ReadyCheck, health_routes, only_declared_methods
+from callstream.web import JSON_HTTP_ERRORS, health_routes, only_declared_methods
 from ingest.dial import DialRoute
 from ingest.metrics import IngestMetrics
 from ingest.producer_port import KafkaProducerFactory, ProducerFactory
@@ -38,8 +35,6 @@ from ingest.twilio_request import TwilioRequestReader
 from ingest.voice import VoiceRoute
 from ingest.voice_routing import VoipConfig
 
-# prometheus-client's multiprocess mode: where each worker's metric files are
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 REQUIRED = ("twilio_auth_token", "twilio_account_sid", "public_url", "kafka_bootstrap_servers")
 
 
@@ -90,28 +85,6 @@ def check_spool(settings: Settings) -> None:
         ) from None
 
 
-def worker_health(
-    worker: int | None, metrics: IngestMetrics, publisher: Publisher
-) -> tuple[CollectorRegistry, ReadyCheck]:
-    """What ``/metrics`` and ``/readyz`` report. One process: its own registry and
-    readiness. A worker (``ingest.workers``): readiness is its own (a load balancer's probe
-    reached this worker, which is the one that would take the next callback), with its
-    index; metrics are every worker's, summed from prometheus-client's multiprocess files
-    (``PROMETHEUS_MULTIPROC_DIR``, set by the supervisor), so any scrape sees the totals."""
-    if worker is None:
-        return metrics.registry, publisher.ready
-
-    async def ready() -> tuple[bool, dict[str, Any]]:
-        ok, detail = await publisher.ready()
-        return ok, {**detail, "worker": worker}
-
-    registry = metrics.registry
-    if os.environ.get(MULTIPROC_ENV):
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return registry, ready
-
-
 def create_app(
     settings: Settings,
     bind_host: str = "127.0.0.1",
@@ -119,15 +92,13 @@ def create_app(
     producer_factory: ProducerFactory | None = None,
     producer_options: dict[str, Any] | None = None,
     clock: Callable[[], str] = now_iso,
-    worker: int | None = None,
     **publisher_options: Any,
 ) -> Starlette:
     """The ingest app. Raises SettingsError when a required setting is missing.
 
     ``producer_options`` go to the Kafka producer (ignored with a ``producer_factory`` of
     the caller's own); ``publisher_options`` to :class:`ingest.publisher.Publisher`
-    (``ack_timeout_s``, ``drain_batch``). ``worker``: this process's index under
-    ``--workers`` (``/readyz`` names it; ``/metrics`` then shows every worker's sum).
+    (``ack_timeout_s``, ``drain_batch``).
     """
     settings.require(*REQUIRED)
     assert settings.twilio_auth_token is not None and settings.twilio_account_sid is not None
@@ -160,7 +131,7 @@ def create_app(
         Route(
             "/dial", DialRoute(settings, bind_host, publisher, metrics).endpoint, methods=["POST"]
         ),
-        *health_routes(*worker_health(worker, metrics, publisher)),
+        *health_routes(metrics.registry, publisher.ready),
     ]
     app = IngestApp(routes=routes, lifespan=lifespan, exception_handlers=JSON_HTTP_ERRORS)
     # No redirect from '/x/' to '/x': Starlette builds its Location from the Host header,

@@ -32,6 +32,7 @@ def run_service(
     """Serve until SIGTERM or Ctrl-C. ``sock``: an already listening socket (a worker's)."""
     base = settings.spool
     settings = dataclasses.replace(settings, spool=worker_spool(base, worker, workers))
+    # worker: a Publisher option (its /readyz answer names the worker)
     app = create_app(settings, bind_host=host, worker=worker if workers > 1 else None)
     check_spool(settings)
     logs.configure("ingest", settings.log_level)

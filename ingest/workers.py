@@ -21,7 +21,7 @@ The supervisor:
   process group of their own, so a terminal's Ctrl-C reaches the supervisor only, and each
   worker stops itself when the supervisor is gone, even after ``kill -9``;
 * keeps the directory of prometheus-client's multiprocess files, so ``/metrics`` on any
-  worker shows every worker's counters summed (``ingest.bootstrap.worker_health``).
+  worker shows every worker's counters summed (``ingest.metrics``).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ from types import FrameType
 
 from callstream.errors import StartupError
 from callstream.settings import Settings
-from ingest.bootstrap import MULTIPROC_ENV, check_spool, create_app
+from ingest.bootstrap import check_spool, create_app
+from ingest.metrics import MULTIPROC_ENV
 from ingest.workers_spool import worker_spool
 
 log = logging.getLogger("callstream.ingest")

@@ -27,7 +27,13 @@ from callstream import kafka_clients
 from callstream.broker import EmbeddedBroker, free_port
 from tests.conftest import make_settings
 from tests.helpers import wait_until
-from tests.ingest.support import ingest_process, worker_pids
+from tests.ingest.support import (
+    call_sid,
+    callback,
+    ingest_process,
+    post_callback,
+    worker_pids,
+)
 from tests.ingest.test_crash import Load, check_topic
 
 
@@ -169,8 +175,9 @@ def test_bad_workers_values_get_one_line_and_exit_2(value: str, tmp_path: Path) 
     assert last.startswith("callstream ingest: error: argument --workers: "), r.stderr
 
 
-def test_workers_answer_readyz_each_for_itself(tmp_path: Path) -> None:
-    """Without a broker each worker is ready on its spool, and says which worker it is."""
+def test_readyz_per_worker_and_metrics_summed(tmp_path: Path) -> None:
+    """Without a broker each worker is ready on its spool and says which worker it is;
+    /metrics on any worker sums every worker's."""
     settings = make_settings("127.0.0.1:1", "tansu", tmp_path)
     port = free_port()
     log = tmp_path / "ingest.log"
@@ -187,8 +194,16 @@ def test_workers_answer_readyz_each_for_itself(tmp_path: Path) -> None:
             return seen == {0, 1}
 
         wait_until(both_answered, timeout=60, what="both workers answered /readyz")
-        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-        assert 'callstream_ingest_callbacks_total{outcome="spooled"} 0.0' in metrics
+        for seq in range(20):  # a connection each: the kernel spreads them over the workers
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
+                assert post_callback(c, callback(call_sid(), "ringing", seq)).status_code == 204
+        for _ in range(4):  # whichever worker answers the scrape, it shows the totals
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            lines = text.splitlines()
+            assert 'callstream_ingest_callbacks_total{outcome="spooled"} 20.0' in lines, text
+            assert "callstream_ingest_spool_depth 20.0" in lines, text
+            voice = [x for x in lines if x.startswith("callstream_ingest_voice_calls_total{")]
+            assert len(voice) == len(set(voice)) == 3, voice  # each route once, not per worker
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0, log.read_text()
 
