@@ -224,3 +224,21 @@ def test_a_worker_that_keeps_dying_stops_everything_with_one_line(tmp_path: Path
     ), str(e.value)
     assert "\n" not in str(e.value)
     assert all(w.proc.poll() is not None for w in sup.workers.values())
+
+
+@pytest.mark.slow
+def test_workers_stop_themselves_after_a_kill_9_of_the_supervisor(tmp_path: Path) -> None:
+    settings = make_settings("127.0.0.1:1", "tansu", tmp_path)
+    port = free_port()
+    log = tmp_path / "ingest.log"
+    with ingest_process(settings, port, log, workers=2) as proc:
+        pids = worker_pids(log)
+        assert len(pids) == 2 and all(alive(p) for p in pids.values())
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        wait_until(
+            lambda: not any(alive(p) for p in pids.values()),
+            timeout=60,
+            what="both workers gone after their supervisor",
+        )
+    assert log.read_bytes().count(b"Finished server process") == 2  # a graceful stop each
