@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -144,22 +145,44 @@ end
 # --------------------------------------------------------------------------- servers
 
 
-def serve(variant: str, port: int, bootstrap: str, prefix: str, spool: str) -> None:
+def serve(
+    variant: str, port: int, bootstrap: str, prefix: str, spool: str, workers: int = 0
+) -> None:
+    """``workers`` 0: one process, the app under ``uvicorn.run``; N >= 1: bare under
+    uvicorn's own ``workers=N``, ingest as ``callstream ingest --workers N`` (its
+    supervisor, N worker processes, the service's own server)."""
     import uvicorn
 
     from callstream.settings import Settings
 
-    settings = Settings.from_env(
-        env={},
-        kafka_bootstrap_servers=bootstrap,
-        kafka_profile="tansu",
-        twilio_account_sid=ACCOUNT_SID,
-        twilio_auth_token=AUTH_TOKEN,
-        public_url=PUBLIC,
-        spool=spool,
-        topic_prefix=prefix,
-        log_level="WARNING",
-    )
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "CALLSTREAM_KAFKA_PROFILE": "tansu",
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "CALLSTREAM_PUBLIC_URL": PUBLIC,
+        "CALLSTREAM_SPOOL": spool,
+        "CALLSTREAM_TOPIC_PREFIX": prefix,
+        "CALLSTREAM_LOG_LEVEL": "WARNING",
+    }
+    settings = Settings.from_env(env=env)
+    options: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_level": "warning",
+        "access_log": False,
+    }
+    if workers and variant == "ingest":
+        from ingest.workers import run_workers
+
+        os.environ.update(env)  # the workers read their settings from the environment
+        run_workers(settings, "127.0.0.1", port, workers)
+        return
+    if workers and variant == "bare":
+        uvicorn.run("benchmarks.ingest:bare_app", factory=True, workers=workers, **options)
+        return
     if variant == "bare":
         app = bare_app()
     elif variant == "naive":
@@ -174,16 +197,7 @@ def serve(variant: str, port: int, bootstrap: str, prefix: str, spool: str) -> N
         app = create_app(settings, producer_options={"linger_ms": int(linger)} if linger else None)
     else:
         raise SystemExit(f"unknown variant {variant}")
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-    )
+    uvicorn.run(app, lifespan="on", **options)
 
 
 def bare_app() -> Any:
@@ -236,7 +250,9 @@ def naive_app(settings: Any) -> Any:
 
 
 class Server:
-    def __init__(self, variant: str, bootstrap: str, prefix: str, spool: str) -> None:
+    def __init__(
+        self, variant: str, bootstrap: str, prefix: str, spool: str, workers: int = 0
+    ) -> None:
         from callstream.broker import free_port
 
         self.variant = variant
@@ -256,6 +272,8 @@ class Server:
                 prefix,
                 "--spool",
                 spool,
+                "--workers",
+                str(workers),
             ],
             stdin=subprocess.DEVNULL,
         )
@@ -271,7 +289,11 @@ class Server:
         raise RuntimeError(f"{variant} did not start")
 
     def cpu_s(self) -> float:
-        return cpu_seconds(self.proc.pid)
+        """CPU of the server and of its worker processes, if any."""
+        return sum(cpu_seconds(p) for p in process_tree(self.proc.pid))
+
+    def pids(self) -> list[int]:
+        return process_tree(self.proc.pid)
 
     def rss_mb(self) -> tuple[float, float]:
         """(current, peak) resident set size in MiB."""
@@ -287,6 +309,18 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (from /proc/<pid>/task/*/children)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            with contextlib.suppress(OSError):  # the task ended meanwhile
+                todo += [int(c) for c in task.read_text().split()]
+    return out
 
 
 def cpu_seconds(pid: int) -> float:
@@ -703,7 +737,8 @@ if __name__ == "__main__":
         sp.add_argument("--bootstrap", required=True)
         sp.add_argument("--prefix", required=True)
         sp.add_argument("--spool", required=True)
+        sp.add_argument("--workers", type=int, default=0)
         a = sp.parse_args()
-        serve(a.variant, a.port, a.bootstrap, a.prefix, a.spool)
+        serve(a.variant, a.port, a.bootstrap, a.prefix, a.spool, a.workers)
     else:
         main()

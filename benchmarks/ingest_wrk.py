@@ -132,6 +132,7 @@ def measure(
     broker_pid: int,
     bootstrap: str,
     tmp: Path,
+    workers: int = 0,
 ) -> dict[str, float]:
     from callstream import kafka_clients
     from callstream.settings import Settings
@@ -142,12 +143,10 @@ def measure(
             env={}, kafka_bootstrap_servers=bootstrap, kafka_profile="tansu", topic_prefix=prefix
         )
     )
-    server = Server(variant, bootstrap, prefix, str(tmp / f"spool-{prefix}db"))
+    server = Server(variant, bootstrap, prefix, str(tmp / f"spool-{prefix}db"), workers)
     try:
-        if pinned:
-            pin(server.proc.pid, "1")
-        else:
-            pin(server.proc.pid, "0-1")
+        for pid in server.pids():  # the server and its workers
+            pin(pid, "1" if pinned else "0-1")
         wrk_cpus = "0" if pinned else None
         wrk_run(wrk, server.url, script, data, 2, args.connections, wrk_cpus)  # warm-up
         s0, b0 = server.cpu_s(), cpu_seconds(broker_pid)
@@ -159,6 +158,84 @@ def measure(
     return r
 
 
+def mode(pinned: bool) -> str:
+    return "pinned" if pinned else "unpinned"
+
+
+def parse_workers(raw: str) -> list[int]:
+    try:
+        counts = [int(x) for x in raw.split(",") if x.strip()]
+    except ValueError:
+        raise SystemExit(f"--workers: {raw!r} is not a list of numbers like 1,2") from None
+    if any(not 1 <= n <= 16 for n in counts):
+        raise SystemExit("--workers: each number must be between 1 and 16")
+    return counts
+
+
+def report(label: str, r: dict[str, float]) -> dict[str, float]:
+    r["loadavg_1m_after"] = os.getloadavg()[0]
+    print(
+        f"{label} {r['rps']:7.0f} req/s  p50 {r['p50']:6.2f} ms  p99 {r['p99']:6.2f} ms  "
+        f"CPU: wrk {r['wrk_cpu_share']:.0%} server {r['server_cpu_share']:.0%} "
+        f"broker {r['broker_cpu_share']:.0%}  non-2xx {r['non2xx']:.0f}  "
+        f"load {r['loadavg_1m_after']:.2f}",
+        flush=True,
+    )
+    return r
+
+
+def medians(rows: list[dict[str, Any]], variants: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "median": {
+            v: {k: round(statistics.median(r[v][k] for r in rows), 3) for k in KEYS}
+            for v in variants
+        },
+        "ingest/bare per rep": [round(r["ingest/bare"], 3) for r in rows],
+        "ingest/bare median": round(statistics.median(r["ingest/bare"] for r in rows), 3),
+    }
+
+
+def _cpu_us(r: dict[str, float]) -> str:
+    """Server CPU per request, in microseconds (all its processes and threads)."""
+    return f"{r['server_cpu_share'] / r['rps'] * 1e6:,.0f}" if r["rps"] else "-"
+
+
+def tables(runs: list[dict[str, Any]], wruns: list[dict[str, Any]], started: str) -> str:
+    """Markdown tables of every run, to paste into docs/benchmarks.md."""
+    out = [f"\nStarted {started}; load average at the end {os.getloadavg()}.\n"]
+    if runs:
+        out += [
+            "| rep | mode | (a) bare | (b) naive | (c) ingest | (c)/(a) | (c)/(b) "
+            "| server CPU per request a / b / c | wrk CPU a / b / c |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in runs:
+            a, b, c = r["bare"], r["naive"], r["ingest"]
+            out.append(
+                f"| {r['rep']} | {mode(r['pinned'])} | {a['rps']:,.0f}/s | {b['rps']:,.0f}/s "
+                f"| {c['rps']:,.0f}/s | {r['ingest/bare']:.2f} | {r['ingest/naive']:.1f}x "
+                f"| {_cpu_us(a)} / {_cpu_us(b)} / {_cpu_us(c)} µs "
+                f"| {a['wrk_cpu_share']:.0%} / {b['wrk_cpu_share']:.0%} "
+                f"/ {c['wrk_cpu_share']:.0%} |"
+            )
+        out.append("")
+    if wruns:
+        out += [
+            "| rep | workers | bare (N uvicorn workers) | ingest --workers N | ingest/bare "
+            "| p99 bare / ingest | server CPU per request bare / ingest | wrk CPU |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in wruns:
+            a, c = r["bare"], r["ingest"]
+            out.append(
+                f"| {r['rep']} | {r['workers']} | {a['rps']:,.0f}/s | {c['rps']:,.0f}/s "
+                f"| {r['ingest/bare']:.2f} | {a['p99']:.1f} / {c['p99']:.1f} ms "
+                f"| {_cpu_us(a)} / {_cpu_us(c)} µs "
+                f"| {a['wrk_cpu_share']:.0%} / {c['wrk_cpu_share']:.0%} |"
+            )
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--reps", type=int, default=3)
@@ -167,6 +244,13 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=60_000, help="distinct signed callbacks")
     ap.add_argument("--rate", type=float, default=30.0, help="call arrivals/s in the model")
     ap.add_argument("--pin", choices=("on", "off", "both"), default="on")
+    ap.add_argument(
+        "--workers",
+        default="",
+        help="also compare bare and ingest with these numbers of worker processes, "
+        "e.g. 1,2 (unpinned: the workers share both cores)",
+    )
+    ap.add_argument("--skip-single", action="store_true", help="only the --workers comparison")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     if (os.cpu_count() or 1) < 2 and args.pin != "off":
@@ -188,45 +272,46 @@ def main() -> None:
         flush=True,
     )
     modes = {"on": [True], "off": [False], "both": [True, False]}[args.pin]
+    worker_counts = parse_workers(args.workers)
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     broker = EmbeddedBroker()
     bootstrap = broker.start()
     assert broker.proc is not None
     runs: list[dict[str, Any]] = []
+    wruns: list[dict[str, Any]] = []
     try:
         for rep in range(args.reps):
-            for pinned in modes:
+            for pinned in modes if not args.skip_single else []:
                 pin(broker.proc.pid, "0" if pinned else "0-1")
                 row: dict[str, Any] = {"rep": rep + 1, "pinned": pinned}
                 for variant in VARIANTS:
                     r = measure(
                         variant, pinned, args, wrk, script, data, broker.proc.pid, bootstrap, tmp
                     )
-                    r["loadavg_1m_after"] = os.getloadavg()[0]
-                    row[variant] = r
-                    print(
-                        f"rep {rep + 1} {'pinned' if pinned else 'unpinned'} {variant:6s} "
-                        f"{r['rps']:7.0f} req/s  p50 {r['p50']:6.2f} ms  p99 {r['p99']:6.2f} ms  "
-                        f"CPU: wrk {r['wrk_cpu_share']:.0%} server {r['server_cpu_share']:.0%} "
-                        f"broker {r['broker_cpu_share']:.0%}  non-2xx {r['non2xx']:.0f}  "
-                        f"load {r['loadavg_1m_after']:.2f}",
-                        flush=True,
-                    )
+                    row[variant] = report(f"rep {rep + 1} {mode(pinned)} {variant:6s}", r)
                 row["ingest/bare"] = row["ingest"]["rps"] / row["bare"]["rps"]
                 row["ingest/naive"] = row["ingest"]["rps"] / row["naive"]["rps"]
                 runs.append(row)
+            pin(broker.proc.pid, "0-1")
+            for n in worker_counts:
+                row = {"rep": rep + 1, "workers": n}
+                for variant in ("bare", "ingest"):
+                    r = measure(
+                        variant, False, args, wrk, script, data, broker.proc.pid, bootstrap, tmp, n
+                    )
+                    row[variant] = report(f"rep {rep + 1} {n} worker(s) {variant:6s}", r)
+                row["ingest/bare"] = row["ingest"]["rps"] / row["bare"]["rps"]
+                wruns.append(row)
         summary: dict[str, Any] = {}
-        for pinned in modes:
+        for pinned in modes if runs else []:
             rows = [r for r in runs if r["pinned"] == pinned]
-            med = {
-                v: {k: round(statistics.median(r[v][k] for r in rows), 3) for k in KEYS}
-                for v in VARIANTS
+            summary[mode(pinned)] = medians(rows, VARIANTS) | {
+                "ingest/naive median": round(statistics.median(r["ingest/naive"] for r in rows), 2)
             }
-            summary["pinned" if pinned else "unpinned"] = {
-                "median": med,
-                "ingest/bare per rep": [round(r["ingest/bare"], 3) for r in rows],
-                "ingest/bare median": round(statistics.median(r["ingest/bare"] for r in rows), 3),
-                "ingest/naive median": round(statistics.median(r["ingest/naive"] for r in rows), 2),
-            }
+        for n in worker_counts:
+            summary[f"{n} worker(s)"] = medians(
+                [r for r in wruns if r["workers"] == n], VARIANTS[::2]
+            )
         out = {
             "requests": args.requests,
             "calls": calls,
@@ -236,9 +321,11 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "summary": summary,
             "runs": runs,
+            "worker_runs": wruns,
             "loadavg_at_end": os.getloadavg(),
         }
         print(json.dumps(summary, indent=2))
+        print(tables(runs, wruns, started))
         if args.json:
             args.json.write_text(json.dumps(out, indent=2))
     finally:

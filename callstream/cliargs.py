@@ -17,6 +17,18 @@ def port(raw: str) -> int:
     return value
 
 
+MAX_WORKERS = 64  # callstream ingest --workers
+
+
+def workers(raw: str) -> int:
+    """A number of worker processes (``callstream ingest --workers``): 1 to MAX_WORKERS."""
+    if not (raw.isascii() and raw.isdigit()):
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of workers")
+    if len(raw) > 6 or not 1 <= int(raw) <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"{raw} is not between 1 and {MAX_WORKERS}")
+    return int(raw)
+
+
 def require_free_port(host: str, port: int, flag: str = "--port") -> None:
     """Raise CliError when ``host:port`` cannot be bound: one line before a service starts,
     instead of its server's log lines about the failed bind."""

@@ -28,6 +28,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from callstream.cliargs import workers as ingest_workers
+
 DEFAULT_PORTS = {
     "ingest": 8080,
     "projector": 8081,
@@ -58,6 +60,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--demo", action="store_true", help="place a few calls and show them live")
     p.add_argument("--verbose", action="store_true", help="also show the services' logs here")
+    p.add_argument(
+        "--ingest-workers",
+        type=ingest_workers,
+        default=1,
+        help="ingest processes (callstream ingest --workers; default 1)",
+    )
 
 
 @dataclass
@@ -184,6 +192,8 @@ def _plan(args: argparse.Namespace, emulated: bool, archive: bool) -> list[Child
         out.append(
             Child(name, [*base, name, "--host", args.host, "--port", str(port)], args.host, port)
         )
+        if name == "ingest" and getattr(args, "ingest_workers", 1) > 1:
+            out[-1].argv += ["--workers", str(args.ingest_workers)]
     return out
 
 

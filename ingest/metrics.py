@@ -1,11 +1,24 @@
 """Prometheus metrics of one ingest app, in a registry of its own (so several apps in one
-process, as in tests, do not collide)."""
+process, as in tests, do not collide).
+
+Under ``callstream ingest --workers N`` (``ingest.workers``) the supervisor sets
+``PROMETHEUS_MULTIPROC_DIR`` for its workers: prometheus-client then keeps every value in
+files there, and ``registry``, what ``/metrics`` exports, collects every worker's from those
+files, summed, so a scrape that reaches any worker sees the totals. The ``process_*`` and
+``python_*`` series are left out then (they would describe one worker only)."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 from callstream.metrics import labelled_counter, service_registry
+
+# prometheus-client's multiprocess mode: the directory of each worker's metric files
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # Outcomes of a callback request: where it went, or why it was refused.
 OUTCOMES = (
@@ -42,6 +55,7 @@ class IngestMetrics:
         self.spool_depth = Gauge(
             "callstream_ingest_spool_depth",
             "Callbacks in the local spool waiting for Kafka",
+            multiprocess_mode="livesum",  # --workers: the sum over live workers
             registry=self.registry,
         )
         self.spool_drained = Counter(
@@ -57,6 +71,7 @@ class IngestMetrics:
         self.spool_dead = Gauge(
             "callstream_ingest_spool_dead",
             "Callbacks in the spool's dead-letter table (see 'callstream spool')",
+            multiprocess_mode="livesum",  # --workers: the sum over live workers
             registry=self.registry,
         )
         self.dial_requests, _ = labelled_counter(
@@ -66,3 +81,23 @@ class IngestMetrics:
             DIAL_STATUSES,
             self.registry,
         )
+        if os.environ.get(MULTIPROC_ENV):
+            self.registry = WorkersRegistry(self.registry)
+
+
+class WorkersRegistry(CollectorRegistry):
+    """What ``/metrics`` exports under ``--workers``: every worker's values, summed from
+    prometheus-client's multiprocess files. Metrics made later with this registry (the
+    voice route's counters) are registered in ``own`` like the others: their values reach
+    the files all the same, and are not exported twice."""
+
+    def __init__(self, own: CollectorRegistry) -> None:
+        super().__init__()
+        self._own = own
+        super().register(MultiProcessCollector(None))  # type: ignore[no-untyped-call]
+
+    def register(self, collector: Collector) -> None:
+        self._own.register(collector)
+
+    def unregister(self, collector: Collector) -> None:
+        self._own.unregister(collector)

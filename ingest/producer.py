@@ -105,15 +105,14 @@ class Outbox:
     def _flush(self) -> None:
         self._scheduled = False
         items, self._items = self._items, []
-        held: dict[int, Any] = {}
+        held: dict[int, _HeldWakeup] = {}
         try:
             for producer, topic, key, value, afut, t0 in items:
                 if afut.done():
                     continue
                 sender = getattr(producer, "_sender", None)
                 if sender is not None and id(sender) not in held:
-                    held[id(sender)] = sender
-                    sender.wakeup = _no_wakeup  # an instance attribute hides the method
+                    held[id(sender)] = _HeldWakeup(sender)
                 try:
                     kfut = producer.send(topic, value=value, key=key)
                 except Exception as e:
@@ -121,13 +120,30 @@ class Outbox:
                     continue
                 self._bridge.link(kfut, afut, t0)
         finally:
-            for sender in held.values():
-                del sender.wakeup
-                sender.wakeup()
+            for h in held.values():
+                h.release()
 
 
-def _no_wakeup() -> None:
-    pass
+class _HeldWakeup:
+    """Holds back a sender's wake-ups during one hand-over, then wakes it once, and only
+    if ``send`` asked for it at least once: kafka-python asks when a record opens a new
+    batch or fills one; a record appended to a batch the sender already knows about needs
+    no wake-up (its linger timer is running). Each wake-up is a socket write and, more
+    costly, a hand-over of the GIL to the I/O thread (measured: 9 % of the event loop's
+    samples under wrk when every hand-over woke it)."""
+
+    def __init__(self, sender: Any) -> None:
+        self.sender = sender
+        self.asked = False
+        sender.wakeup = self._ask  # an instance attribute hides the method
+
+    def _ask(self) -> None:
+        self.asked = True
+
+    def release(self) -> None:
+        del self.sender.wakeup
+        if self.asked:
+            self.sender.wakeup()
 
 
 def expire(afut: asyncio.Future[None]) -> None:

@@ -84,8 +84,10 @@ class Publisher:
         *,
         ack_timeout_s: float = 2.0,
         drain_batch: int = 500,
+        worker: int | None = None,
     ) -> None:
         self.settings = settings
+        self.worker = worker  # this process's index under --workers (/readyz names it)
         self.metrics = metrics
         self.topic = settings.topic(topics.CALL_STATUS)
         self.ack_timeout_s = ack_timeout_s
@@ -340,6 +342,10 @@ class Publisher:
             "spool_depth": self.depth,
             "spool_dead": self.dead,
         }
+        if self.worker is not None:
+            # a load balancer's probe reached this worker: the one that takes the callbacks
+            # sent on that connection
+            detail["worker"] = self.worker
         if self.dead:
             detail["warning"] = (
                 f"{self.dead} spooled callback(s) set aside: Kafka refuses them; "

@@ -121,5 +121,41 @@ class Spool:
         except sqlite3.Error:
             return False
 
+    def adopt(self, other: Path, chunk: int = 1000) -> int:
+        """Move every row of the spool file ``other`` (a worker's that no longer runs) into
+        this one, oldest first, set-aside rows included; return how many moved.
+
+        Each chunk is committed here before it is deleted there: a crash in between leaves
+        the chunk in both files (a duplicate on the topic, which the projector ignores),
+        never in neither. Set-aside rows get ids of this spool (an id taken from its
+        sequence, so no later row can collide with them).
+        """
+        src = Spool(other, create=False)
+        moved = 0
+        try:
+            while rows := src.oldest(chunk):
+                self.append_many([(t, k, v) for _, t, k, v in rows])
+                src.delete_through(rows[-1][0])
+                moved += len(rows)
+            dead = src.dead()
+            if dead:
+                with write_transaction(self._db):
+                    for d in dead:
+                        cur = self._db.execute(
+                            "INSERT INTO spool (topic, key, value) VALUES (?, ?, ?)",
+                            (d.topic, d.key, d.value),
+                        )
+                        self._db.execute(
+                            "INSERT INTO spool_dead (id, topic, key, value, reason, "
+                            "set_aside_at) VALUES (?, ?, ?, ?, ?, ?)",
+                            (cur.lastrowid, d.topic, d.key, d.value, d.reason, d.set_aside_at),
+                        )
+                        self._db.execute("DELETE FROM spool WHERE id = ?", (cur.lastrowid,))
+                src.forget_dead([d.id for d in dead])
+                moved += len(dead)
+        finally:
+            src.close()
+        return moved
+
     def close(self) -> None:
         self._db.close()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -94,7 +96,11 @@ def envelopes(records: list[Any]) -> list[dict[str, Any]]:
 
 
 @contextmanager
-def ingest_process(settings: Settings, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def ingest_process(
+    settings: Settings, port: int, log: Path, workers: int = 1
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``callstream ingest`` (with ``--workers`` when more than one), once every process
+    logged its "ready" line."""
     env = {
         "PATH": os.environ.get("PATH", ""),
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
@@ -107,7 +113,8 @@ def ingest_process(settings: Settings, port: int, log: Path) -> Iterator[subproc
     }
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "callstream.cli", "ingest", "--port", str(port)],
+            [sys.executable, "-m", "callstream.cli", "ingest", "--port", str(port)]
+            + (["--workers", str(workers)] if workers > 1 else []),
             env=env,
             stdout=out,
             stderr=out,
@@ -115,7 +122,9 @@ def ingest_process(settings: Settings, port: int, log: Path) -> Iterator[subproc
         )
     try:
         wait_until(
-            lambda: b'"event": "ready"' in log.read_bytes() or proc.poll() is not None,
+            lambda: (
+                log.read_bytes().count(b'"event": "ready"') >= workers or proc.poll() is not None
+            ),
             timeout=30,
             what="ingest ready line",
         )
@@ -124,4 +133,19 @@ def ingest_process(settings: Settings, port: int, log: Path) -> Iterator[subproc
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait(timeout=10)
+            # its workers would stop themselves (gracefully) soon: do not wait for that
+            for pid in worker_pids(log).values():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         proc.wait(timeout=10)
+
+
+def worker_pids(log: Path) -> dict[int, int]:
+    """The pid of each ``--workers`` process, as its supervisor last logged it."""
+    pids: dict[int, int] = {}
+    for line in log.read_bytes().splitlines():
+        if b'"event": "worker started"' in line:
+            entry = json.loads(line)
+            pids[entry["worker"]] = entry["pid"]
+    return pids
