@@ -25,6 +25,8 @@ from callstream.settings import Settings, SettingsError
 from callstream.timefmt import now_iso
 from callstream.web import JSON_HTTP_ERRORS, health_routes, only_declared_methods
 from ingest.dial import DialRoute
+from ingest.event_streams_route import PATH as EVENTS_PATH
+from ingest.event_streams_route import EventStreamsRoute
 from ingest.metrics import IngestMetrics
 from ingest.producer_port import KafkaProducerFactory, ProducerFactory
 from ingest.publisher import Publisher
@@ -132,6 +134,11 @@ def create_app(
             "/dial", DialRoute(settings, bind_host, publisher, metrics).endpoint, methods=["POST"]
         ),
         *health_routes(metrics.registry, publisher.ready),
+        Route(
+            EVENTS_PATH,
+            EventStreamsRoute(settings, [settings.twilio_auth_token], publisher, metrics, clock),
+            methods=["POST"],
+        ),
     ]
     app = IngestApp(routes=routes, lifespan=lifespan, exception_handlers=JSON_HTTP_ERRORS)
     # No redirect from '/x/' to '/x': Starlette builds its Location from the Host header,
