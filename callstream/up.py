@@ -27,6 +27,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from emulator.cli import sink_url
+
 DEFAULT_PORTS = {
     "ingest": 8080,
     "projector": 8081,
@@ -56,6 +58,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--demo", action="store_true", help="place a few calls and show them live")
     p.add_argument("--verbose", action="store_true", help="also show the services' logs here")
+    p.add_argument(
+        "--event-sink",
+        metavar="URL",
+        type=sink_url,
+        default=None,
+        help="the emulator mirrors call-progress callbacks as Event Streams CloudEvents to URL "
+        "(e.g. ingest's <public URL>/twilio/events)",
+    )
 
 
 @dataclass
@@ -165,6 +175,8 @@ def _plan(args: argparse.Namespace, emulated: bool, archive: bool) -> list[Child
         speed = args.speed if args.speed is not None else (3.0 if args.demo else 1.0)
         if speed != 1.0:
             argv += ["--speed", str(speed)]
+        if args.event_sink:
+            argv += ["--event-sink", args.event_sink]
         if args.demo:
             from callstream.demo import scenario_file
 

@@ -24,6 +24,7 @@ from emulator.clock import LegClock
 from emulator.config import EmulatorConfig
 from emulator.cpsqueue import CpsQueue
 from emulator.createparams import CreateRequest
+from emulator.event_sink import EventSink
 from emulator.faults import Faults
 from emulator.lifecycle import Step
 from emulator.metrics import Metrics
@@ -61,6 +62,9 @@ class Engine:
         self.faults = Faults(config.faults, config.seed)
         self.tasks: set[asyncio.Task[Any]] = set()
         self.callbacks = CallbackSender(config.chaos, config.seed, self.tasks, metrics.callbacks)
+        self.event_sink = (
+            EventSink(config.event_sink, config.speed, config.seed) if config.event_sink else None
+        )
         self.legs: dict[str, Leg] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._sid_rng = random.Random(f"sids:{config.seed}") if config.seed is not None else None
@@ -70,6 +74,9 @@ class Engine:
     async def start(self) -> None:
         self.client = httpx.AsyncClient(trust_env=False, follow_redirects=True, max_redirects=10)
         self.callbacks.client = self.client
+        if self.event_sink is not None:
+            self.event_sink.client = self.client
+            self.spawn(self.event_sink.run())
         for account in self.queues:
             self._wake[account] = asyncio.Event()
             self.spawn(self._dispatch(account))
@@ -83,6 +90,8 @@ class Engine:
             if leg.task is not None:
                 leg.task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.event_sink is not None:
+            await self.event_sink.stop()
         await self.client.aclose()
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
@@ -209,6 +218,14 @@ class Engine:
                 params=params,
                 auth_token=self.token_for(call.account_sid),
             )
+            if self.event_sink is not None:  # mirrored whatever the callback's chaos does
+                self.event_sink.mirror(
+                    params,
+                    callback_url=call.status_callback,
+                    method=call.status_callback_method,
+                    when=when,
+                    auth_token=self.token_for(call.account_sid),
+                )
         if step.event == "answered" and call.direction == "outbound-api" and call.url:
             self.spawn(self._request_twiml(call, step))
         if step.event == "answered":
