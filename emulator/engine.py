@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import time
@@ -198,7 +199,7 @@ class Engine:
         call = leg.call
         when = leg.clock.wall_at(step.at)
         call.status = step.rest_status
-        call.date_updated = time.time()
+        call.date_updated = when  # the simulated clock, like start_time and end_time
         if step.event == "initiated":
             call.start_time = when
         if step.answered_by is not None:
@@ -227,7 +228,7 @@ class Engine:
                     auth_token=self.token_for(call.account_sid),
                 )
         if step.event == "answered" and call.direction == "outbound-api" and call.url:
-            self.spawn(self._request_twiml(call, step))
+            self.spawn(self._request_twiml(call, step.answered_by))
         if step.event == "answered":
             for sib in leg.siblings:
                 self.hangup_leg(sib, "canceled")
@@ -236,14 +237,16 @@ class Engine:
                 self.hangup_leg(child, "completed")
             leg.done.set()
 
-    async def _request_twiml(self, call: Call, step: Step) -> None:
+    async def _request_twiml(
+        self, call: Call, answered_by: str | None, redirect: bool = False
+    ) -> None:
         """Request the call's ``Url`` when it is answered, signed, as Twilio does. The
         TwiML is checked for being well-formed but not followed (see docs/emulator.md)."""
         assert call.url is not None
         bare, ov = split_url(call.url)
         params = standard_params(call, "in-progress")
-        if step.answered_by is not None:
-            params["AnsweredBy"] = step.answered_by
+        if answered_by is not None:
+            params["AnsweredBy"] = answered_by
         req = build_request(
             call.url_method, bare, params, self.token_for(call.account_sid), uuid.uuid4().hex
         )
@@ -255,6 +258,7 @@ class Engine:
                 "method": req.method,
                 "result": result.result,
                 "twiml": result.body if result.ok else None,
+                "redirect": redirect,
             }
         )
         problem = None if result.ok else result.result
@@ -298,6 +302,35 @@ class Engine:
         leg = self.legs.get(call.sid)
         if leg is not None:
             self.hangup_leg(leg, requested)
+
+    def redirect(self, call: Call, url: str | None, method: str, inline: str | None) -> None:
+        """``Url``/``Twiml`` on ``POST .../Calls/{Sid}.json``: a live call's instructions
+        are replaced. An answered call fetches the new ``Url`` at once (signed, as on
+        answer); a queued or ringing one uses it when answered. Inline TwiML was checked by
+        the route; like any TwiML here it is recorded, not followed (docs/emulator.md)."""
+        call.url, call.url_method = url, method
+        req = self._creates.get(call.sid)
+        if req is not None:  # still queued: the create's instructions are replaced too
+            self._creates[call.sid] = dataclasses.replace(req, url=url, method=method, twiml=inline)
+        log.info(
+            "call redirected",
+            extra={"call_sid": call.sid, "url": url, "inline": inline is not None},
+        )
+        if call.status != "in-progress":
+            return
+        if url is not None:
+            self.spawn(self._request_twiml(call, call.answered_by, redirect=True))
+        else:
+            self.twiml_requests.append(
+                {
+                    "call_sid": call.sid,
+                    "url": None,
+                    "method": None,
+                    "result": "inline",
+                    "twiml": inline,
+                    "redirect": True,
+                }
+            )
 
     def queue_depth(self) -> int:
         return sum(len(q) for q in self.queues.values())
