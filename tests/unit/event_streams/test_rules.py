@@ -104,3 +104,37 @@ def test_backoff_grows_then_stays_capped(attempt: int, seed: int) -> None:
     wait = backoff(attempt, random.Random(seed))
     assert 0 < wait <= MAX_BACKOFF_S
     assert wait <= 2.0 ** (attempt - 1)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+SHAPED = st.fixed_dictionaries(
+    {},
+    optional={
+        "specversion": st.sampled_from(["1.0", "0.3", 1]),
+        "id": st.sampled_from(["EZ1", "", 5]),
+        "source": st.sampled_from(["/s", ""]),
+        "type": st.sampled_from(["com.twilio.voice.status-callback.call.ringing", "x", None]),
+        "data": JSON
+        | st.fixed_dictionaries(
+            {"request": st.fixed_dictionaries({"parameters": JSON}, optional={"method": JSON})}
+        ),
+    },
+)
+
+
+@untimed
+@given(batch=JSON | st.lists(SHAPED | JSON, max_size=4), raw=st.binary(max_size=40))
+def test_any_body_is_either_read_or_refused_with_a_clear_error(batch: object, raw: bytes) -> None:
+    for body in (json.dumps(batch).encode(), raw):
+        try:
+            events = parse_batch(body, ACCOUNT_SID)
+        except CallbackError as e:
+            assert e.status in (400, 403) and e.message
+        else:
+            assert isinstance(events, list) and all(e.id and e.key for e in events)
