@@ -152,3 +152,22 @@ def test_the_sink_retries_with_backoff_until_ingest_answers(settings: Settings) 
     assert all(set(b["results"][:-1]) == {"connect-failed"} for b in log["batches"])
     raw = read_topic(s, s.topic(topics.TWILIO_EVENTS), expect=4)
     assert {m.key for m in raw} == {sid.encode()}
+
+
+def test_a_batch_is_given_up_once_its_retry_budget_is_spent() -> None:
+    port = free_port("127.0.0.1")  # nothing listens there
+    config = EmulatorConfig(
+        ACCOUNT_SID,
+        AUTH_TOKEN,
+        cps=50,
+        speed=20,
+        event_sink=SinkConfig(f"http://127.0.0.1:{port}/twilio/events", give_up_s=10.0),
+    )
+    with ServedApp(create_app(config)) as emu:
+        _place_calls(emu, 1)
+        wait_until(lambda: _sink_log(emu)["pending"] == 0, timeout=60, what="given up")
+        batches = _sink_log(emu)["batches"]
+    assert batches and all(b["outcome"] == "given-up" for b in batches)
+    # backoff doubles from 0.5-1 s: a 10 s budget allows a handful of attempts, not one
+    assert all(3 <= b["attempts"] <= 6 for b in batches)
+    assert all(set(b["results"]) == {"connect-failed"} for b in batches)
