@@ -228,8 +228,6 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
             connect_fail=args.chaos_connect_fail,
             latency=args.chaos_latency,
         ),
-        faults=faults,
-        seed=args.seed,
         event_sink=None
         if args.event_sink is None
         else SinkConfig(
@@ -241,6 +239,8 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
                 batch_size=args.event_sink_batch,
             ),
         ),
+        faults=faults,
+        seed=args.seed,
     )
 
 
