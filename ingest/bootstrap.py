@@ -122,6 +122,7 @@ def create_app(
         finally:
             await publisher.close()
 
+    auth_token, account_sid = settings.twilio_auth_token, settings.twilio_account_sid
     status_route = StatusCallbackRoute(reader, publisher, metrics, clock)
     routes = [
         *(Route(path, status_route, methods=["GET", "POST"]) for path in STATUS_PATHS),
@@ -136,7 +137,14 @@ def create_app(
         *health_routes(metrics.registry, publisher.ready),
         Route(
             EVENTS_PATH,
-            EventStreamsRoute(settings, [settings.twilio_auth_token], publisher, metrics, clock),
+            EventStreamsRoute(
+                settings,
+                publisher,
+                metrics,
+                tokens=lambda: [auth_token],  # the tokens that may sign: one account today
+                accepts=lambda sid: sid == account_sid,
+                clock=clock,
+            ),
             methods=["POST"],
         ),
     ]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -99,20 +99,21 @@ def is_json(content_type: str | None) -> bool:
     return content_type.split(";", 1)[0].strip().lower() == JSON_TYPE
 
 
-def parse_batch(body: bytes, account_sid: str) -> list[Event]:
+def parse_batch(body: bytes, accepts: Callable[[str], bool]) -> list[Event]:
     """The events of one delivery, in the order sent; raise :class:`CallbackError`: 400
     when the body is not a JSON array of CloudEvents (or a call-progress event has no
-    usable parameters), 403 when a call-progress event is for another account."""
+    usable parameters), 403 when a call-progress event's AccountSid is not one that
+    ``accepts`` (the accounts ingest serves)."""
     try:
         batch = json.loads(body)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise CallbackError(400, "malformed", "the body is not UTF-8 JSON") from None
     if not isinstance(batch, list):
         raise CallbackError(400, "malformed", "the body must be a JSON array of CloudEvents")
-    return [_event(i, e, account_sid) for i, e in enumerate(batch)]
+    return [_event(i, e, accepts) for i, e in enumerate(batch)]
 
 
-def _event(index: int, event: Any, account_sid: str) -> Event:
+def _event(index: int, event: Any, accepts: Callable[[str], bool]) -> Event:
     where = f"event {index}"
     if not isinstance(event, dict):
         raise CallbackError(400, "malformed", f"{where} is not a JSON object")
@@ -128,7 +129,10 @@ def _event(index: int, event: Any, account_sid: str) -> Event:
     if not event["type"].startswith(CALL_PROGRESS_PREFIX):
         return Event(ce_id, _call_sid_of(data) or ce_id, value)
     pairs, method = _callback(where, data)
-    identity = identify(pairs, account_sid)
+    account = next((v for k, v in pairs if k == "AccountSid"), "")
+    # identify() checks the shapes, and refuses (403) an AccountSid other than the one it
+    # is given: the event's own when ingest serves that account, else none
+    identity = identify(pairs, account if accepts(account) else "")
     return Event(ce_id, identity.call_sid, value, pairs, method)
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -86,15 +86,20 @@ class EventStreamsRoute:
     def __init__(
         self,
         settings: Settings,
-        tokens: list[str],
         publisher: Publisher,
         metrics: IngestMetrics,
+        *,
+        tokens: Callable[[], Sequence[str]],
+        accepts: Callable[[str], bool],
         clock: Callable[[], str] = now_iso,
     ) -> None:
-        assert settings.public_base is not None and settings.twilio_account_sid is not None
+        """``tokens()``: the auth tokens that may sign a delivery; ``accepts(sid)``: whether
+        ingest serves that account (a call-progress event for another is refused)."""
+        assert settings.public_base is not None
         self.public_base = settings.public_base
-        self.account_sid = settings.twilio_account_sid
-        self.signature = EventsSignature(tokens)
+        self.tokens = tokens  # asked per delivery: the accounts served can change
+        self.accepts = accepts
+        self._signature: tuple[tuple[str, ...], EventsSignature] | None = None
         self.publisher = publisher
         self.metrics = EventStreamsMetrics(metrics)
         self.clock = clock
@@ -163,8 +168,15 @@ class EventStreamsRoute:
                 403, "bad-signature", "the X-Twilio-Signature header is given more than once"
             )
         sig = headers.get(SIGNATURE_HEADER)
-        self.signature.check(url, body, sig.decode("latin-1") if sig else None)
-        return url, parse_batch(body, self.account_sid)
+        self._checker().check(url, body, sig.decode("latin-1") if sig else None)
+        return url, parse_batch(body, self.accepts)
+
+    def _checker(self) -> EventsSignature:
+        """The check for the current tokens (made again only when they changed)."""
+        tokens = tuple(self.tokens())
+        if self._signature is None or self._signature[0] != tokens:
+            self._signature = (tokens, EventsSignature(tokens))
+        return self._signature[1]
 
     def _fresh(self, events: list[Event]) -> list[Event]:
         """The events not yet durable, each id once (a batch may repeat an id)."""

@@ -47,7 +47,7 @@ def _copies(seqs: list[int]) -> list[bytes]:
         cloud_event(f"EZ{s}", dict(_params(s)), callback_url="https://h/s", method="POST", when=0)
         for s in seqs
     ]
-    events = parse_batch(json.dumps(batch).encode(), ACC)
+    events = parse_batch(json.dumps(batch).encode(), ACC.__eq__)
     url = "https://h/twilio/events?bodySHA256=x"
     return [encode("2026-11-25T12:00:01Z", e.method, url, e.callback, e.id) for e in events]
 
