@@ -122,7 +122,6 @@ def create_app(
         finally:
             await publisher.close()
 
-    auth_token, account_sid = settings.twilio_auth_token, settings.twilio_account_sid
     status_route = StatusCallbackRoute(reader, publisher, metrics, clock)
     routes = [
         *(Route(path, status_route, methods=["GET", "POST"]) for path in STATUS_PATHS),
@@ -141,8 +140,9 @@ def create_app(
                 settings,
                 publisher,
                 metrics,
-                tokens=lambda: [auth_token],  # the tokens that may sign: one account today
-                accepts=lambda sid: sid == account_sid,
+                # the tokens that may sign: TWILIO_AUTH_TOKEN's account today
+                tokens=lambda: [t for t in (settings.twilio_auth_token,) if t],
+                accepts=lambda sid: sid == settings.twilio_account_sid,
                 clock=clock,
             ),
             methods=["POST"],

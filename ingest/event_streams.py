@@ -58,8 +58,8 @@ class EventsSignature:
     account whose events may arrive here): the first token that validates wins."""
 
     def __init__(self, tokens: Sequence[str]) -> None:
-        if not tokens or not all(tokens):
-            raise ValueError("at least one non-empty auth token is required")
+        if not all(tokens):
+            raise ValueError("an auth token must not be empty")
         self._validators = tuple(RequestValidator(t) for t in tokens)
 
     def check(self, url: str, body: bytes, signature: str | None) -> None:

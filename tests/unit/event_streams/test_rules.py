@@ -138,3 +138,12 @@ def test_any_body_is_either_read_or_refused_with_a_clear_error(batch: object, ra
             assert e.status in (400, 403) and e.message
         else:
             assert isinstance(events, list) and all(e.id and e.key for e in events)
+
+
+def test_with_no_token_configured_every_delivery_is_refused_and_an_empty_token_is_a_bug() -> None:
+    full, headers = sign_json("https://h.example/twilio/events", b"[]", AUTH_TOKEN)
+    with pytest.raises(CallbackError) as e:
+        EventsSignature([]).check(full, b"[]", headers["X-Twilio-Signature"])
+    assert (e.value.status, e.value.code) == (403, "bad-signature")
+    with pytest.raises(ValueError, match="empty"):
+        EventsSignature([AUTH_TOKEN, ""])
