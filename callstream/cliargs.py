@@ -29,6 +29,17 @@ def workers(raw: str) -> int:
     return int(raw)
 
 
+def sink_url(raw: str) -> str:
+    """An http(s) URL with a host (``callstream emulator`` and ``callstream up``'s
+    ``--event-sink``)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not an http(s) URL")
+    return raw
+
+
 def require_free_port(host: str, port: int, flag: str = "--port") -> None:
     """Raise CliError when ``host:port`` cannot be bound: one line before a service starts,
     instead of its server's log lines about the failed bind."""

@@ -11,6 +11,8 @@ DIALER_DEAD_LETTER = "dialer.dead-letter"
 # The dialer's durable send ledger (one record per state change of a request, keyed by
 # AccountSid, co-partitioned with dialer.requests). An extension of the v1 contract.
 DIALER_LEDGER = "dialer.ledger"
+# Twilio Event Streams deliveries, one CloudEvent per record as received (docs/event-streams.md).
+TWILIO_EVENTS = "twilio.events"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(DIALER_OUTCOMES, 3, KEEP),
     TopicSpec(DIALER_DEAD_LETTER, 3, KEEP),
     TopicSpec(DIALER_LEDGER, 3, KEEP),
+    # kept like the callback log: its call-progress events are folded into the same rows
+    TopicSpec(TWILIO_EVENTS, 6, KEEP),
 )
 
 

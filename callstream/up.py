@@ -28,6 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from callstream.cliargs import sink_url
 from callstream.cliargs import workers as ingest_workers
 
 DEFAULT_PORTS = {
@@ -65,6 +66,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=ingest_workers,
         default=1,
         help="ingest processes (callstream ingest --workers; default 1)",
+    )
+    p.add_argument(
+        "--event-sink",
+        metavar="URL",
+        type=sink_url,
+        default=None,
+        help="the emulator mirrors call-progress callbacks as Event Streams CloudEvents to URL "
+        "(e.g. ingest's <public URL>/twilio/events)",
     )
 
 
@@ -179,6 +188,8 @@ def _plan(args: argparse.Namespace, emulated: bool, archive: bool) -> list[Child
         speed = args.speed if args.speed is not None else (3.0 if args.demo else 1.0)
         if speed != 1.0:
             argv += ["--speed", str(speed)]
+        if args.event_sink:
+            argv += ["--event-sink", args.event_sink]
         if args.demo:
             from callstream.demo import scenario_file
 

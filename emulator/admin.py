@@ -34,6 +34,14 @@ def admin_routes(engine: Engine) -> list[Route]:
         log = [e for e in engine.callbacks.log if sid is None or e["call_sid"] == sid]
         return JSONResponse(log)
 
+    async def sink_log(request: Request) -> Response:
+        sink = engine.event_sink
+        return JSONResponse(
+            {"url": None, "batches": []}
+            if sink is None
+            else {"url": sink.config.url, "pending": sink.pending(), "batches": sink.log}
+        )
+
     async def twiml_requests(request: Request) -> Response:
         return JSONResponse(engine.twiml_requests)
 
@@ -65,6 +73,7 @@ def admin_routes(engine: Engine) -> list[Route]:
     return [
         Route("/emulator/requests", requests, methods=["GET"]),
         Route("/emulator/callbacks", callbacks, methods=["GET"]),
+        Route("/emulator/events", sink_log, methods=["GET"]),
         Route("/emulator/twiml-requests", twiml_requests, methods=["GET"]),
         Route("/emulator/faults", get_faults, methods=["GET"]),
         Route("/emulator/faults", set_faults, methods=["POST"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from callstream.callstatus import TERMINAL
@@ -74,9 +75,9 @@ def call_json(call: Call) -> dict[str, object]:
         "parent_call_sid": call.parent_call_sid,
         "account_sid": call.account_sid,
         "to": call.to,
-        "to_formatted": call.to,
+        "to_formatted": display_form(call.to),
         "from": call.from_,
-        "from_formatted": call.from_,
+        "from_formatted": display_form(call.from_),
         "phone_number_sid": None,
         "status": call.status,
         "start_time": rfc2822(call.start_time) if call.start_time is not None else None,
@@ -95,6 +96,17 @@ def call_json(call: Call) -> dict[str, object]:
         "uri": base + ".json",
         "subresource_uris": {name: f"{base}/{_camel(name)}.json" for name in SUBRESOURCES},
     }
+
+
+def display_form(address: str) -> str:
+    """The number as Twilio displays it: a North American (+1) number as ``(415)
+    555-0100``; any other address (other countries' numbers, ``client:``, SIP) as given,
+    since the emulator has no numbering plan for them (docs/emulator.md)."""
+    m = _NANP.fullmatch(address)
+    return f"({m[1]}) {m[2]}-{m[3]}" if m else address
+
+
+_NANP = re.compile(r"\+1(\d{3})(\d{3})(\d{4})")
 
 
 def _camel(name: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from callstream.cliargs import port, require_free_port
+from callstream.cliargs import port, require_free_port, sink_url
 
 if TYPE_CHECKING:
     from emulator.config import EmulatorConfig
@@ -33,6 +33,12 @@ def _positive(raw: str) -> float:
     if not v > 0:
         raise argparse.ArgumentTypeError(f"{raw} must be above 0")
     return v
+
+
+def _batch_size(raw: str) -> int:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6 or int(raw) < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a batch size (1 or more)")
+    return int(raw)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -107,6 +113,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="extra delay before each delivery attempt",
     )
+    sink = parser.add_argument_group("Event Streams (docs/event-streams.md)")
+    sink.add_argument(
+        "--event-sink",
+        metavar="URL",
+        default=None,
+        type=sink_url,
+        help="mirror each call-progress callback as CloudEvents to this webhook sink",
+    )
+    sink.add_argument(
+        "--event-sink-lose-first",
+        action="store_true",
+        help="lose the first delivery attempt of every batch (the retry delivers it)",
+    )
+    sink.add_argument(
+        "--event-sink-duplicate",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="chance a delivered batch is delivered again",
+    )
+    sink.add_argument(
+        "--event-sink-reorder",
+        action="store_true",
+        help="shuffle waiting events before cutting them into batches",
+    )
+    sink.add_argument(
+        "--event-sink-batch",
+        type=_batch_size,
+        default=10,
+        metavar="N",
+        help="most events in one delivery (default 10)",
+    )
     faults = parser.add_argument_group("REST create faults (also POST /emulator/faults)")
     faults.add_argument(
         "--fault-create-429",
@@ -160,6 +198,7 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
     from emulator.accounts import parse_account_flags
     from emulator.chaos import Chaos
     from emulator.config import EmulatorConfig
+    from emulator.event_sink import SinkChaos, SinkConfig
     from emulator.faults import FaultSettings
     from emulator.scenarios import ScenarioError, Scenarios
 
@@ -199,6 +238,17 @@ def build_config(args: argparse.Namespace) -> EmulatorConfig:
             drop=args.chaos_drop,
             connect_fail=args.chaos_connect_fail,
             latency=args.chaos_latency,
+        ),
+        event_sink=None
+        if args.event_sink is None
+        else SinkConfig(
+            args.event_sink,
+            SinkChaos(
+                lose_first=args.event_sink_lose_first,
+                duplicate=args.event_sink_duplicate,
+                reorder=args.event_sink_reorder,
+                batch_size=args.event_sink_batch,
+            ),
         ),
         faults=faults,
         seed=args.seed,

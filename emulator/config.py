@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from emulator.chaos import Chaos
+from emulator.event_sink import SinkConfig
 from emulator.faults import FaultSettings
 from emulator.scenarios import Scenarios
 
@@ -30,6 +31,8 @@ class EmulatorConfig:
     seed: int | None = None
     # More accounts (sid -> auth token), each with its own CPS queue.
     extra_accounts: Mapping[str, str] = field(default_factory=dict)
+    # Event Streams: mirror call-progress callbacks as CloudEvents to this sink
+    event_sink: SinkConfig | None = None
 
     def __post_init__(self) -> None:
         if not (self.cps > 0):

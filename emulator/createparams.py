@@ -86,8 +86,26 @@ def _method(params: Sequence[tuple[str, str]], name: str) -> str:
     if raw is None or raw == "":
         return "POST"
     if raw.upper() not in _METHODS:
+        if name == "Method":  # Twilio's own code for the TwiML request's method
+            raise errors.invalid_method(name, raw)
         raise errors.bad_request(f"{name} must be GET or POST, not {raw!r}")
     return raw.upper()
+
+
+def timeout_of(params: Sequence[tuple[str, str]]) -> int:
+    """``Timeout``: whole seconds, at least 1 (capped at 600 by the caller); else 21208."""
+    raw = first(params, "Timeout")
+    if raw is None or raw == "":
+        return DEFAULT_TIMEOUT
+    value = ascii_count(raw)
+    if value is None or value < 1:
+        raise errors.invalid_timeout(raw)
+    return value
+
+
+def url_method(params: Sequence[tuple[str, str]]) -> str:
+    """``Method`` (of ``Url``): GET or POST, default POST; else 21209."""
+    return _method(params, "Method")
 
 
 def _int(params: Sequence[tuple[str, str]], name: str, default: int) -> int:
@@ -126,7 +144,7 @@ def parse_create(params: Sequence[tuple[str, str]]) -> CreateRequest:
         raise errors.bad_request(f"Twiml must be at most {MAX_TWIML} characters")
     if app_sid is not None and not re.fullmatch(r"AP[0-9a-fA-F]{32}", app_sid):
         raise errors.TwilioError(400, 21218, f"Invalid ApplicationSid: {app_sid}")
-    url_method = _method(params, "Method")
+    method_of_url = url_method(params)
 
     callback = first(params, "StatusCallback") or None
     if callback is not None and not check_url(callback):
@@ -141,9 +159,7 @@ def parse_create(params: Sequence[tuple[str, str]]) -> CreateRequest:
         # emulator has no applications, so such calls send no status callbacks.
         callback = None
 
-    timeout = _int(params, "Timeout", DEFAULT_TIMEOUT)
-    if timeout < 1:
-        raise errors.bad_request("Timeout must be at least 1 second")
+    timeout = timeout_of(params)
     time_limit = _int(params, "TimeLimit", DEFAULT_TIME_LIMIT)
     if time_limit < 1:
         raise errors.bad_request("TimeLimit must be at least 1 second")
@@ -165,5 +181,5 @@ def parse_create(params: Sequence[tuple[str, str]]) -> CreateRequest:
         timeout=min(timeout, MAX_TIMEOUT),
         time_limit=time_limit,
         machine_detection=amd,
-        method=url_method,
+        method=method_of_url,
     )

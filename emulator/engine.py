@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import time
@@ -25,6 +26,7 @@ from emulator.clock import LegClock
 from emulator.config import EmulatorConfig
 from emulator.cpsqueue import CpsQueue
 from emulator.createparams import CreateRequest
+from emulator.event_sink import EventSink
 from emulator.faults import Faults
 from emulator.lifecycle import Step
 from emulator.metrics import Metrics
@@ -63,6 +65,9 @@ class Engine:
         self.faults = Faults(config.faults, config.seed)
         self.tasks: set[asyncio.Task[Any]] = set()
         self.callbacks = CallbackSender(config.chaos, config.seed, self.tasks, metrics.callbacks)
+        self.event_sink = (
+            EventSink(config.event_sink, config.speed, config.seed) if config.event_sink else None
+        )
         self.legs: dict[str, Leg] = {}
         self._wake: dict[str, asyncio.Event] = {}
         self._sid_rng = random.Random(f"sids:{config.seed}") if config.seed is not None else None
@@ -72,6 +77,9 @@ class Engine:
     async def start(self) -> None:
         self.client = httpx.AsyncClient(trust_env=False, follow_redirects=True, max_redirects=10)
         self.callbacks.client = self.client
+        if self.event_sink is not None:
+            self.event_sink.client = self.client
+            self.spawn(self.event_sink.run())
         for account in self.queues:
             self._wake[account] = asyncio.Event()
             self.spawn(self._dispatch(account))
@@ -85,6 +93,8 @@ class Engine:
             if leg.task is not None:
                 leg.task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.event_sink is not None:
+            await self.event_sink.stop()
         await self.client.aclose()
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
@@ -197,7 +207,7 @@ class Engine:
         call = leg.call
         when = leg.clock.wall_at(step.at)
         call.status = step.rest_status
-        call.date_updated = time.time()
+        call.date_updated = when  # the simulated clock, like start_time and end_time
         if step.event == "initiated":
             call.start_time = when
         if step.answered_by is not None:
@@ -217,8 +227,16 @@ class Engine:
                 params=params,
                 auth_token=self.token_for(call.account_sid),
             )
+            if self.event_sink is not None:  # mirrored whatever the callback's chaos does
+                self.event_sink.mirror(
+                    params,
+                    callback_url=call.status_callback,
+                    method=call.status_callback_method,
+                    when=when,
+                    auth_token=self.token_for(call.account_sid),
+                )
         if step.event == "answered" and call.direction == "outbound-api" and call.url:
-            self.spawn(self._request_twiml(call, step))
+            self.spawn(self._request_twiml(call, step.answered_by))
         if step.event == "answered":
             for sib in leg.siblings:
                 self.hangup_leg(sib, "canceled")
@@ -227,14 +245,16 @@ class Engine:
                 self.hangup_leg(child, "completed")
             leg.done.set()
 
-    async def _request_twiml(self, call: Call, step: Step) -> None:
+    async def _request_twiml(
+        self, call: Call, answered_by: str | None, redirect: bool = False
+    ) -> None:
         """Request the call's ``Url`` when it is answered, signed, as Twilio does. The
         TwiML is checked for being well-formed but not followed (see docs/emulator.md)."""
         assert call.url is not None
         bare, ov = split_url(call.url)
         params = standard_params(call, "in-progress")
-        if step.answered_by is not None:
-            params["AnsweredBy"] = step.answered_by
+        if answered_by is not None:
+            params["AnsweredBy"] = answered_by
         req = build_request(
             call.url_method, bare, params, self.token_for(call.account_sid), uuid.uuid4().hex
         )
@@ -246,6 +266,7 @@ class Engine:
                 "method": req.method,
                 "result": result.result,
                 "twiml": result.body if result.ok else None,
+                "redirect": redirect,
             }
         )
         problem = None if result.ok else result.result
@@ -289,6 +310,35 @@ class Engine:
         leg = self.legs.get(call.sid)
         if leg is not None:
             self.hangup_leg(leg, requested)
+
+    def redirect(self, call: Call, url: str | None, method: str, inline: str | None) -> None:
+        """``Url``/``Twiml`` on ``POST .../Calls/{Sid}.json``: a live call's instructions
+        are replaced. An answered call fetches the new ``Url`` at once (signed, as on
+        answer); a queued or ringing one uses it when answered. Inline TwiML was checked by
+        the route; like any TwiML here it is recorded, not followed (docs/emulator.md)."""
+        call.url, call.url_method = url, method
+        req = self._creates.get(call.sid)
+        if req is not None:  # still queued: the create's instructions are replaced too
+            self._creates[call.sid] = dataclasses.replace(req, url=url, method=method, twiml=inline)
+        log.info(
+            "call redirected",
+            extra={"call_sid": call.sid, "url": url, "inline": inline is not None},
+        )
+        if call.status != "in-progress":
+            return
+        if url is not None:
+            self.spawn(self._request_twiml(call, call.answered_by, redirect=True))
+        else:
+            self.twiml_requests.append(
+                {
+                    "call_sid": call.sid,
+                    "url": None,
+                    "method": None,
+                    "result": "inline",
+                    "twiml": inline,
+                    "redirect": True,
+                }
+            )
 
     def queue_depth(self) -> int:
         return sum(len(q) for q in self.queues.values())

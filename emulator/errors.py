@@ -70,6 +70,19 @@ def invalid_events() -> TwilioError:
     return TwilioError(400, 21626, "One or more of the StatusCallbackEvents provided were invalid.")
 
 
+def invalid_timeout(raw: str) -> TwilioError:
+    return TwilioError(400, 21208, f"Invalid timeout value: {raw[:20]!r}")
+
+
+def invalid_method(name: str, raw: str) -> TwilioError:
+    return TwilioError(400, 21209, f"Invalid {name} value: {raw[:20]!r} (GET or POST)")
+
+
+def call_not_in_progress() -> TwilioError:
+    """Redirecting or hanging up a call that already ended."""
+    return TwilioError(400, 21220, "Call is not in-progress. Cannot redirect.")
+
+
 def bad_request(message: str) -> TwilioError:
     return TwilioError(400, 20001, message)
 

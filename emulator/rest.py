@@ -12,7 +12,8 @@ from starlette.routing import Route
 
 from emulator import errors
 from emulator.calls import Call, call_json
-from emulator.createparams import check_url, first, parse_create
+from emulator.callupdate import parse_update
+from emulator.createparams import parse_create
 from emulator.engine import Engine
 from emulator.errors import TwilioError
 from emulator.listing import list_page
@@ -94,22 +95,15 @@ def rest_routes(engine: Engine) -> list[Route]:
     async def update(request: Request) -> Response:
         account = authenticate(request, engine)
         call = call_of(request, account)
-        params = await form_params(request)
-        status = first(params, "Status")
-        if status is not None and status not in ("canceled", "completed"):
-            raise errors.bad_request("Status must be canceled or completed")
-        callback = first(params, "StatusCallback")
-        if callback is not None:
-            if callback and not check_url(callback):
-                raise errors.invalid_status_callback(callback)
-            call.status_callback = callback or None
-        method = first(params, "StatusCallbackMethod")
-        if method:
-            if method.upper() not in ("GET", "POST"):
-                raise errors.bad_request("StatusCallbackMethod must be GET or POST")
-            call.status_callback_method = method.upper()
-        if status is not None:
-            engine.update_status(call, status)
+        req = parse_update(await form_params(request), call.ended)
+        if req.status_callback is not None:
+            call.status_callback = req.status_callback or None
+        if req.status_callback_method is not None:
+            call.status_callback_method = req.status_callback_method
+        if req.status is not None:
+            engine.update_status(call, req.status)
+        elif req.url is not None or req.twiml is not None:
+            engine.redirect(call, req.url, req.method, req.twiml)
         return JSONResponse(call_json(call))
 
     @twilio_errors

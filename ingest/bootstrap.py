@@ -26,6 +26,8 @@ from callstream.subaccounts import AccountBook, book_for
 from callstream.timefmt import now_iso
 from callstream.web import JSON_HTTP_ERRORS, health_routes, only_declared_methods
 from ingest.dial import DialRoute
+from ingest.event_streams_route import PATH as EVENTS_PATH
+from ingest.event_streams_route import EventStreamsRoute
 from ingest.metrics import IngestMetrics
 from ingest.producer_port import KafkaProducerFactory, ProducerFactory
 from ingest.publisher import Publisher
@@ -139,6 +141,22 @@ def create_app(
             methods=["POST"],
         ),
         *health_routes(metrics.registry, publisher.ready),
+        Route(
+            EVENTS_PATH,
+            EventStreamsRoute(
+                settings,
+                publisher,
+                metrics,
+                # every active account's tokens may sign a delivery; its events must be
+                # the signer's own or its subaccounts'
+                signers=lambda: [
+                    (a.sid, t) for a in book.all() if a.status == "active" for t in a.tokens
+                ],
+                accepts=lambda signer, sid: _own_or_sub(book, signer, sid),
+                clock=clock,
+            ),
+            methods=["POST"],
+        ),
     ]
     app = IngestApp(routes=routes, lifespan=lifespan, exception_handlers=JSON_HTTP_ERRORS)
     # No redirect from '/x/' to '/x': Starlette builds its Location from the Host header,
@@ -150,3 +168,12 @@ def create_app(
     app.state.metrics = metrics
     app.state.accounts = book
     return app
+
+
+def _own_or_sub(book: AccountBook, signer: str, sid: str) -> bool:
+    """An Event Streams delivery signed by ``signer`` may carry events of ``signer`` and of
+    its active subaccounts."""
+    if sid == signer:
+        return book.get(sid) is not None
+    acct = book.get(sid)
+    return acct is not None and acct.parent_sid == signer

@@ -82,6 +82,9 @@ class KafkaProducerFactory:
             dial_topic = self.settings.topic(topics.DIALER_REQUESTS)
             if dial_topic in existing:
                 producer.partitions_for(dial_topic)
+            events_topic = self.settings.topic(topics.TWILIO_EVENTS)
+            if events_topic in existing:
+                producer.partitions_for(events_topic)
         except BaseException:
             producer.close(timeout=0)
             raise

@@ -160,16 +160,18 @@ class Publisher:
         self._kafka_exec.shutdown(wait=True)
 
     # -- the callback path ------------------------------------------------------------
-    async def publish(self, key: bytes, value: bytes) -> str:
+    async def publish(self, key: bytes, value: bytes, topic: str | None = None) -> str:
         """Make one callback durable; return PRODUCED or SPOOLED, or raise Unavailable
-        (nothing can take it now) or Rejected (it can never be produced)."""
+        (nothing can take it now) or Rejected (it can never be produced). ``topic``: the
+        callback topic unless given (Event Streams deliveries also write twilio.events)."""
+        topic = topic or self.topic
         problem = size_problem(key, value)
         if problem is not None:
             raise Rejected(problem)
         producer = self.producer
         if not self.spooling and producer is not None:
             assert self._outbox is not None and self._loop is not None
-            afut = self._outbox.send(producer, self.topic, key, value)
+            afut = self._outbox.send(producer, topic, key, value)
             timer = self._loop.call_later(self.ack_timeout_s, expire, afut)
             try:
                 await afut
@@ -181,7 +183,7 @@ class Publisher:
                 self._kafka_down(e)
             finally:
                 timer.cancel()
-        await self._spool_append((self.topic, key, value))
+        await self._spool_append((topic, key, value))
         return SPOOLED
 
     async def send_direct(self, topic: str, key: bytes, value: bytes, timeout_s: float) -> None:

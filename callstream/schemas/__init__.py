@@ -18,6 +18,7 @@ TOPICS = (
     "dialer.outcomes",
     "dialer.dead-letter",
     "dialer.ledger",
+    "twilio.events",
 )
 ASYNCAPI = "asyncapi.yaml"
 

@@ -51,6 +51,9 @@ class Emu:
         params = {"call_sid": call_sid} if call_sid else {}
         return list(httpx.get(self.url + "/emulator/callbacks", params=params).json())
 
+    def twiml_requests(self) -> list[dict[str, Any]]:
+        return list(httpx.get(self.url + "/emulator/twiml-requests").json())
+
     def settled(self) -> bool:
         """True once every fired callback is delivered, failed or dropped."""
         return all(e["outcome"] != "pending" for e in self.callbacks())
