@@ -261,3 +261,44 @@ def test_every_record_written_to_twilio_events_validates_against_its_schema(
     assert r.status == 200 and len(values) == 2
     assert all(list(validator.iter_errors(v)) == [] for v in values)
     assert list(validator.iter_errors({"specversion": "1.0", "id": "", "type": "t"}))
+
+
+def test_a_delivery_carries_only_the_signing_accounts_events_and_its_subaccounts(
+    tmp_path: Path,
+) -> None:
+    """Several accounts: a delivery signed with account B's token may carry B's events and
+    those of B's subaccounts; an event of account A in it is refused (403, nothing written),
+    as a callback signed with another account's token is."""
+    from callstream.accounts import Account, configured_accounts
+    from callstream.subaccounts import AccountBook
+
+    settings = unit_settings(tmp_path)
+    b_token, sub_token = "b-token-" + "7" * 24, "sub-token-" + "8" * 22
+    sub = Account("AC" + "5" * 32, sub_token, parent_sid=OTHER_ACCOUNT_SID, source="discovered")
+    book = AccountBook([*configured_accounts(settings), Account(OTHER_ACCOUNT_SID, b_token), sub])
+
+    def event_of(account: str) -> dict[str, Any]:
+        return cloud_event([*callback(call_sid(), "ringing", 0)[1:], ("AccountSid", account)])
+
+    async def scenario(app: Any, client: InProcess) -> list[int]:
+        out = []
+        for token, accounts in (
+            (b_token, [OTHER_ACCOUNT_SID, sub.sid]),  # B's own and its subaccount's
+            (b_token, [settings.twilio_account_sid]),  # A's event under B's signature
+            (AUTH_TOKEN, [OTHER_ACCOUNT_SID]),  # and the other way round
+            (sub_token, [OTHER_ACCOUNT_SID]),  # a subaccount cannot speak for its parent
+        ):
+            body = body_of([event_of(a) for a in accounts])
+            _, sig = signed(SINK, body, token)
+            out.append((await deliver(client, body, sig=sig)).status)
+        return out
+
+    async def main() -> Any:
+        factory = FakeProducerFactory()
+        async with running_ingest(settings, factory, book=book) as (_app, client):
+            return await scenario(_app, client), factory
+
+    statuses, factory = asyncio.run(main())
+    assert statuses == [200, 403, 403, 403]
+    written = [r for r in factory.producer.records if r[0] == EVENTS]
+    assert len(written) == 2  # the two events of the accepted delivery only
