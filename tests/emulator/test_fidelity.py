@@ -141,7 +141,12 @@ def test_get_agrees_with_what_the_callbacks_said_whatever_chaos_drops(
 ) -> None:
     emu = make_emulator(cps=50.0, speed=50.0, chaos=Chaos(drop=0.5), seed=3)
     sids = [_create(emu, receiver, "+15558675310") for _ in range(12)]
-    wait_until(emu.settled, timeout=60, what="callbacks settled")
+    ended = {"completed", "busy", "failed", "no-answer", "canceled"}
+
+    def over() -> bool:  # every call ended, then every callback it fired settled
+        return all(emu.client.calls(s).fetch().status in ended for s in sids) and emu.settled()
+
+    wait_until(over, timeout=60, what="calls ended and their callbacks settled")
     log = emu.callbacks()
     assert {e["outcome"] for e in log} >= {"dropped", "delivered"}
     for sid in sids:
