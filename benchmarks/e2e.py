@@ -174,7 +174,7 @@ def run_row(row: str, timed: list[workload.Timed], args: Any, work: Path) -> dic
         watcher = Watcher(pipe.env["CALLSTREAM_DB"], set(due), broker.pid)
         seconds = timed[-1].due + 1
         note(f"{row}: {len(timed):,} callbacks over {seconds:.0f} s (wrk, paced)")
-        gen = Paced(pipe["ingest"].url, reqs, seconds + 5, args.connections, tmp, lead=2.0)
+        gen = Paced(pipe["ingest"].url, reqs, seconds + 2.5, args.connections, tmp, lead=2.0)
         procs = {n: pipe[n].proc for n in ("ingest", "projector")}
         cpu0 = {n: tree_cpu_s(p.pid) for n, p in procs.items() if p is not None}
         watcher.start()
