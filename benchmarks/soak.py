@@ -62,7 +62,8 @@ def rss_mib(pid: int) -> float:
 
 
 class Side(threading.Thread):
-    """One POST /dial every 2 s, and every 6 s (every third dial) the processes' RSS and the projector's lag."""
+    """One POST /dial every 2 s; every 6 s (every third dial) the processes' RSS and the
+    projector's lag."""
 
     def __init__(self, pipe: Pipeline) -> None:
         super().__init__(daemon=True)
@@ -229,7 +230,8 @@ def report(res: dict[str, Any]) -> None:
         rows.append(
             [
                 f"RSS start → end (max): {n}",
-                f"{p1['rss_start_mib'][n]} → {p1['rss_end_mib'].get(n)} ({p1['rss_max_mib'].get(n)}) MiB",
+                f"{p1['rss_start_mib'][n]} → {p1['rss_end_mib'].get(n)} "
+                f"({p1['rss_max_mib'].get(n)}) MiB",
             ]
         )
     print(markdown(rows))
@@ -292,7 +294,9 @@ def main() -> None:
         res["processes_dead_at_end"] = [n for n, p in pipe.procs.items() if not p.alive()]
     res["loadavg_at_end"] = os.getloadavg()
     print(
-        f"\nsoak: {args.minutes:g} min at {args.rate:g} callbacks/s, then {args.burst_seconds:g} s closed loop; processes dead at the end: {res['processes_dead_at_end'] or 'none'}; load {os.getloadavg()}\n"
+        f"\nsoak: {args.minutes:g} min at {args.rate:g} callbacks/s, then "
+        f"{args.burst_seconds:g} s closed loop; processes dead at the end: "
+        f"{res['processes_dead_at_end'] or 'none'}; load {os.getloadavg()}\n"
     )
     report(res)
     if args.json:
