@@ -313,7 +313,12 @@ class Wrk:
         self.proc = subprocess.Popen(cmd, stdout=self.out, stderr=subprocess.STDOUT)
 
     def wait(self) -> WrkRun:
-        _, status, ru = os.wait4(self.proc.pid, 0)
+        try:
+            _, status, ru = os.wait4(self.proc.pid, 0)
+        except BaseException:  # Ctrl-C: wrk must not outlive the benchmark
+            self.proc.kill()
+            self.proc.wait()
+            raise
         wall = time.perf_counter() - self.t0
         self.proc.returncode = os.waitstatus_to_exitcode(status)
         self.out.seek(0)
