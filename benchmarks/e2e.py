@@ -24,7 +24,9 @@ broker's CPU (Tansu and its wrapper) per window.
 ``--preload N`` first writes N records of other calls of the model into the topic (and
 waits until the projector has applied them), so the run starts with a log that long: the
 embedded broker keeps its whole log in memory, and this measures latency against the
-log's length.
+log's length. ``--preload-batches`` says how those records are batched: ``ingest`` (one
+record per batch, as ingest's 1 ms linger writes them at a few hundred a second; the
+default) or ``bulk`` (up to 256 KiB per batch, as a bulk load writes them).
 
 Target (issue 4): p99 under 50 ms at 200 callbacks/s. Needs ``wrk`` (``apt-get install
 wrk``). Progress on stderr; a table on stdout; ``--json FILE`` writes every figure.
@@ -63,9 +65,11 @@ def note(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def preload(pipe: Pipeline, records: int, rate: float) -> dict[str, Any]:
-    """Write ``records`` records of the model (other calls) straight into the topic."""
-    from benchmarks.projector import log_of, produce
+def preload(pipe: Pipeline, records: int, rate: float, batches: str) -> dict[str, Any]:
+    """Write ``records`` records of the model (other calls) straight into the topic, batched
+    as ``batches`` says (``embedded_broker.BATCHES``)."""
+    from benchmarks.embedded_broker import produce_log
+    from benchmarks.projector import log_of
     from callstream.settings import Settings
 
     cbs = []
@@ -75,10 +79,15 @@ def preload(pipe: Pipeline, records: int, rate: float) -> dict[str, Any]:
             break
     settings = Settings.from_env(env={}, kafka_bootstrap_servers=pipe.bootstrap)
     recs = log_of(cbs, "interleaved")
-    note(f"preloading {records:,} records into the topic")
-    per_s = produce(settings, recs)
+    note(f"preloading {records:,} records into the topic ({batches} batches)")
+    per_s = produce_log(settings, recs, batches)
     events = len({(cb.call_sid, workload.sequence_of(cb)) for cb in cbs})
-    return {"records": records, "event_rows": events, "produce_rate": round(per_s)}
+    return {
+        "records": records,
+        "batches": batches,
+        "event_rows": events,
+        "produce_rate": round(per_s),
+    }
 
 
 def event_rows(db: str) -> int:
@@ -158,18 +167,24 @@ def run_row(row: str, timed: list[workload.Timed], args: Any, work: Path) -> dic
         pipe.start("broker")
         broker = pipe["broker"].proc
         assert broker is not None
-        loaded = preload(pipe, args.preload, args.call_rate) if args.preload else None
-        pipe.start("projector", "ingest")
+        loaded = None
+        if args.preload:
+            loaded = preload(pipe, args.preload, args.call_rate, args.preload_batches)
+        t0 = time.monotonic()
+        # the projector is ready once caught up: with a long preload that takes longer
+        # than the pipeline's 60 s start timeout, so wait for it to be live, then below
+        pipe.start("projector", ready="/livez")
         if loaded is not None:
             # every event row of the preload applied (the lag metric reads 0 before the
             # projector's first fetch, so it cannot tell)
-            t0 = time.monotonic()
             while event_rows(pipe.env["CALLSTREAM_DB"]) < loaded["event_rows"]:
                 if time.monotonic() - t0 > 600:
                     raise SystemExit("the projector did not catch up with the preload in 10 min")
                 time.sleep(0.5)
             loaded["projector_caught_up_s"] = round(time.monotonic() - t0, 1)
             note(f"projector caught up with the preload in {loaded['projector_caught_up_s']} s")
+        pipe["projector"].wait_ready("/readyz")
+        pipe.start("ingest")
         public = pipe.env["CALLSTREAM_PUBLIC_URL"]
         reqs = tmp / "requests.tsv"
         write_signed(((t.due, t.cb.params) for t in timed), reqs, public, AUTH_TOKEN)
@@ -232,6 +247,12 @@ def main() -> None:
     ap.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, of {ROWS}")
     ap.add_argument("--connections", type=int, default=32, help="wrk's connections")
     ap.add_argument("--preload", type=int, default=0, help="records in the topic beforehand")
+    ap.add_argument(
+        "--preload-batches",
+        choices=("ingest", "bulk"),
+        default="ingest",
+        help="how the preload is batched: as ingest writes (one record per batch) or in bulk",
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", type=Path, help="also write every figure here")
     args = ap.parse_args()
@@ -284,7 +305,8 @@ def main() -> None:
         )
     print(
         f"\n{args.rate:g} callbacks/s for {args.seconds:g} s per row, wrk -t1 "
-        f"-c{args.connections}, preload {args.preload:,} records; load {os.getloadavg()}\n"
+        f"-c{args.connections}, preload {args.preload:,} records ({args.preload_batches} "
+        f"batches); load {os.getloadavg()}\n"
     )
     print(markdown(table))
     for r in results:

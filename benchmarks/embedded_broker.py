@@ -34,6 +34,7 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,7 @@ class Reader(threading.Thread):
         self.records = 0
         self.fetches_with_data = 0
         self.latencies: list[float] = []  # send -> returned by poll, per record
+        self.started = time.monotonic()
         self.halt = threading.Event()
 
     def run(self) -> None:
@@ -102,8 +104,14 @@ class Reader(threading.Thread):
                 now = time.monotonic()
                 self.fetches_with_data += 1
                 for recs in batch.values():
-                    self.records += len(recs)
-                    self.latencies += [now - struct.unpack_from("<d", r.value)[0] for r in recs]
+                    for r in recs:
+                        # time only this window's producer's records: a fill's records (keys
+                        # CP...) or an earlier window's would not carry this run's send time
+                        if r.key.startswith(b"CA") and r.value[:8] != b"p" * 8:
+                            sent = struct.unpack_from("<d", r.value)[0]
+                            if sent >= self.started:
+                                self.records += 1
+                                self.latencies.append(now - sent)
 
     def stop(self) -> None:
         self.halt.set()
@@ -127,14 +135,34 @@ def window(pid: int, seconds: float, label: str, prod: Producer, reader: Reader 
     return row
 
 
-def top_up(settings: Settings, first: int, last: int) -> None:
-    """Records ``first`` .. ``last - 1`` of the preload, produced as fast as the broker takes
-    them, in chunks (memory)."""
-    from benchmarks.projector import produce
+BATCHES = {
+    # ingest at a few hundred callbacks/s: its 1 ms linger rarely finds a second record for
+    # the same partition, so the log holds about one record per batch
+    "ingest": {"linger_ms": 0, "batch_size": 1},
+    # a bulk load (benchmarks/projector.py's, an archive restore): batches of up to 256 KiB
+    "bulk": {"linger_ms": 20, "batch_size": 262144},
+}
 
-    for lo in range(first, last, 50_000):
-        hi = min(last, lo + 50_000)
-        produce(settings, [(f"CP{i:032x}".encode(), b"p" * RECORD_BYTES) for i in range(lo, hi)])
+
+def produce_log(settings: Settings, recs: Iterable[tuple[bytes, bytes]], batches: str) -> float:
+    """Produce ``recs`` to the call-status topic as fast as the broker takes them, in
+    batches as ``BATCHES[batches]`` says; return records/s."""
+    p = kafka_clients.make_producer(settings, "bench-fill", **BATCHES[batches])
+    topic = settings.topic(topics.CALL_STATUS)
+    n = 0
+    t0 = time.perf_counter()
+    for k, v in recs:
+        p.send(topic, key=k, value=v)
+        n += 1
+    p.flush(timeout=900)
+    p.close()
+    return n / (time.perf_counter() - t0)
+
+
+def top_up(settings: Settings, first: int, last: int, batches: str) -> float:
+    """Records ``first`` .. ``last - 1`` of the fill; returns records/s."""
+    recs = ((f"CP{i:032x}".encode(), b"p" * RECORD_BYTES) for i in range(first, last))
+    return produce_log(settings, recs, batches)
 
 
 def by_size(
@@ -144,6 +172,7 @@ def by_size(
     sizes: list[int],
     rate: float,
     seconds: float,
+    batches: str,
 ) -> list[dict[str, Any]]:
     """At each log size: ``rate`` records/s produced and read at the tail for ``seconds``;
     the broker's CPU and each record's time from send to being returned by a poll."""
@@ -155,7 +184,8 @@ def by_size(
     for size in sizes:
         if size > have:
             print(f"filling the log to {size:,} records", file=sys.stderr, flush=True)
-            top_up(settings, have, size)
+            per_s = top_up(settings, have, size, batches)
+            print(f"  {per_s:,.0f} records/s", file=sys.stderr, flush=True)
             have = size
         reader = Reader(settings, profile)
         prod = Producer(settings, rate)
@@ -176,7 +206,8 @@ def by_size(
             "log_mib": round(have * RECORD_BYTES / 2**20),
             "broker_rss_mib": round(rss_mib(pid)),
             "broker_cpu_percent": round(100 * cpu / elapsed, 1),
-            "records_read": reader.records,
+            "records_produced": prod.sent,
+            "records_read": reader.records,  # within 10 s of the end: the rest are not timed
             "polls_with_data_per_s": round(reader.fetches_with_data / elapsed, 1),
             "send_to_poll_p50_ms": ms(lat, 50),
             "send_to_poll_p99_ms": ms(lat, 99),
@@ -188,13 +219,14 @@ def by_size(
     return rows
 
 
-def print_sizes(rows: list[dict[str, Any]], rate: float, seconds: float) -> None:
+def print_sizes(rows: list[dict[str, Any]], rate: float, seconds: float, batches: str) -> None:
     from benchmarks.table import markdown
 
     base = rows[0]["broker_cpu_percent"] or 0.1
     print(
         f"\n{rate:g} records/s of {RECORD_BYTES} bytes produced and read at the tail for "
-        f"{seconds:g} s at each log length; load {os.getloadavg()}\n"
+        f"{seconds:g} s at each log length; log filled in {batches} batches; "
+        f"load {os.getloadavg()}\n"
     )
     table = [
         [
@@ -203,6 +235,7 @@ def print_sizes(rows: list[dict[str, Any]], rate: float, seconds: float) -> None
             "broker CPU",
             "÷ first row",
             "polls returning records",
+            "read / produced",
             "**send → returned by poll p50 / p99 / max**",
         ]
     ]
@@ -214,6 +247,7 @@ def print_sizes(rows: list[dict[str, Any]], rate: float, seconds: float) -> None
                 f"{r['broker_cpu_percent']} %",
                 f"{r['broker_cpu_percent'] / base:.1f}",
                 f"{r['polls_with_data_per_s']}/s",
+                f"{r['records_read']:,} / {r['records_produced']:,}",
                 f"**{r['send_to_poll_p50_ms']} / {r['send_to_poll_p99_ms']}** / "
                 f"{r['send_to_poll_max_ms']} ms",
             ]
@@ -230,6 +264,13 @@ def main() -> None:
         "--sizes",
         help="instead: comma-separated log lengths (records, ascending); at each, produce and "
         "read at the tail for --window seconds (fetch latency against the log's length)",
+    )
+    ap.add_argument(
+        "--batches",
+        choices=sorted(BATCHES),
+        default="ingest",
+        help="with --sizes: how the fill is batched (ingest: one record per batch, as "
+        "ingest writes at a few hundred/s; bulk: up to 256 KiB per batch)",
     )
     ap.add_argument("--json", type=Path, help="also write every figure here")
     args = ap.parse_args()
@@ -254,8 +295,8 @@ def main() -> None:
         kafka_clients.ensure_topics(settings)
         profile = kafka_clients.detect_profile(settings)
         if sizes:
-            found = by_size(pid, settings, profile, sizes, args.rate, args.window)
-            print_sizes(found, args.rate, args.window)
+            found = by_size(pid, settings, profile, sizes, args.rate, args.window, args.batches)
+            print_sizes(found, args.rate, args.window, args.batches)
             if args.json:
                 args.json.write_text(json.dumps({"rows": found, "load": os.getloadavg()}))
             return
