@@ -47,7 +47,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import workload
-from benchmarks.loadgen import Paced, find_wrk, tree_cpu_s, write_signed
+from benchmarks.ingest_wrk import find_wrk
+from benchmarks.loadgen import Paced, tree_cpu_s, write_signed
 from benchmarks.table import markdown, ms
 from tests.helpers import AUTH_TOKEN
 from tests.support.pipeline import Pipeline

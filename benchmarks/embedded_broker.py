@@ -176,7 +176,7 @@ def by_size(
 ) -> list[dict[str, Any]]:
     """At each log size: ``rate`` records/s produced and read at the tail for ``seconds``;
     the broker's CPU and each record's time from send to being returned by a poll."""
-    from benchmarks.soak import rss_mib
+    from benchmarks.loadgen import tree_rss_mib
     from benchmarks.table import ms
 
     rows = []
@@ -204,7 +204,7 @@ def by_size(
         row = {
             "log_records": have,
             "log_mib": round(have * RECORD_BYTES / 2**20),
-            "broker_rss_mib": round(rss_mib(pid)),
+            "broker_rss_mib": round(tree_rss_mib(pid)),
             "broker_cpu_percent": round(100 * cpu / elapsed, 1),
             "records_produced": prod.sent,
             "records_read": reader.records,  # within 10 s of the end: the rest are not timed

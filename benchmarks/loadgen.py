@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import math
 import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -249,16 +248,6 @@ end
 """
 
 
-def find_wrk() -> str:
-    path = shutil.which("wrk")
-    if not path:
-        raise SystemExit(
-            "wrk is needed and was not found: apt-get install wrk (Debian/Ubuntu) "
-            "or brew install wrk (macOS)"
-        )
-    return path
-
-
 def write_signed(
     cbs: Iterable[tuple[float | None, list[list[str]]]], path: Path, public_url: str, token: str
 ) -> int:
@@ -307,6 +296,8 @@ class Wrk:
         lua = work / f"wrk-{uuid.uuid4().hex[:6]}.lua"
         lua.write_text(script)
         self.out = tempfile.TemporaryFile("w+")  # noqa: SIM115
+        from benchmarks.ingest_wrk import find_wrk
+
         cmd = [find_wrk(), "-t1", f"-c{conns}", f"-d{max(1, math.ceil(seconds))}s"]
         cmd += ["--timeout", "30s", "--latency", "-s", str(lua), url, "--", *args]
         self.t0 = time.perf_counter()
@@ -360,16 +351,40 @@ def lateness(log: Path) -> list[float]:
     return out
 
 
-def tree_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process and its children (the broker wrapper runs
-    Tansu as a child), from /proc (Linux)."""
-    total = 0.0
+def tree(pid: int) -> list[int]:
+    """A process and its descendants (the broker wrapper runs Tansu as a child), from
+    /proc (Linux); processes that exit meanwhile are left out."""
+    out = [pid]
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         for task in Path(f"/proc/{pid}/task").iterdir():
             for child in (task / "children").read_text().split():
-                total += tree_cpu_s(int(child))
+                out += tree(int(child))
     except (FileNotFoundError, ProcessLookupError):
         pass
+    return out
+
+
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants."""
+    total = 0.0
+    for p in tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory of a process and its descendants, MiB."""
+    total = 0.0
+    for p in tree(pid):
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024
     return total

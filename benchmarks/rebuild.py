@@ -44,6 +44,7 @@ from benchmarks.projector import POLL, log_of, produce, reference_writer
 from benchmarks.table import markdown
 from callstream import kafka_clients
 from callstream.broker import EmbeddedBroker
+from callstream.reach import unreachable
 from callstream.settings import Settings
 
 SHAPES = ("interleaved", "adjacent")
@@ -95,6 +96,8 @@ def main() -> None:
         if not bootstrap:
             broker = EmbeddedBroker()
             bootstrap = broker.start()
+        elif why := unreachable(bootstrap):
+            raise SystemExit(f"cannot reach Kafka at {bootstrap} (KAFKA_BOOTSTRAP_SERVERS): {why}")
         run = uuid.uuid4().hex[:6]
         prefixes = {shape: f"bench{run}{shape[:3]}." for shape in (*SHAPES, "empty")}
         settings = {

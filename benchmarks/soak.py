@@ -38,7 +38,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import workload
 from benchmarks.e2e import Watcher, note, per_window
-from benchmarks.loadgen import Paced, Wrk, find_wrk, write_signed
+from benchmarks.ingest_wrk import find_wrk
+from benchmarks.loadgen import Paced, Wrk, tree_rss_mib, write_signed
 from benchmarks.table import markdown, ms
 from tests.helpers import AUTH_TOKEN
 from tests.support.pipeline import Pipeline
@@ -52,21 +53,6 @@ def lag(url: str) -> float:
         if line.startswith("callstream_projector_total_lag_records "):
             return float(line.split()[1])
     return float("nan")
-
-
-def rss_mib(pid: int) -> float:
-    """RSS of a process and its children (the broker wrapper runs Tansu as a child)."""
-    total = 0.0
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1]) / 1024
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                total += rss_mib(int(child))
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return total
 
 
 class Side(threading.Thread):
@@ -99,7 +85,7 @@ class Side(threading.Thread):
                         {
                             "t": round(time.monotonic() - t0, 1),
                             "lag": lag(self.pipe["projector"].url),
-                            "rss": {n: round(rss_mib(p), 1) for n, p in self.pids.items()},
+                            "rss": {n: round(tree_rss_mib(p), 1) for n, p in self.pids.items()},
                         }
                     )
                 k += 1
@@ -118,7 +104,7 @@ def phase1(pipe: Pipeline, args: Any, work: Path) -> dict[str, Any]:
     broker = pipe["broker"].proc
     assert broker is not None
     side = Side(pipe)
-    rss_start = {n: round(rss_mib(p), 1) for n, p in side.pids.items()}
+    rss_start = {n: round(tree_rss_mib(p), 1) for n, p in side.pids.items()}
     watcher = Watcher(pipe.env["CALLSTREAM_DB"], set(due), broker.pid)
     seconds = timed[-1].due + 1
     note(f"phase 1: {len(timed):,} callbacks over {seconds:.0f} s (wrk, paced)")
