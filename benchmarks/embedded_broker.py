@@ -146,17 +146,42 @@ BATCHES = {
 
 def produce_log(settings: Settings, recs: Iterable[tuple[bytes, bytes]], batches: str) -> float:
     """Produce ``recs`` to the call-status topic as fast as the broker takes them, in
-    batches as ``BATCHES[batches]`` says; return records/s."""
-    p = kafka_clients.make_producer(settings, "bench-fill", **BATCHES[batches])
+    batches as ``BATCHES[batches]`` says; return records/s. Every record must be
+    acknowledged: with one record per batch, a fill takes minutes, so the records queued
+    behind the others must not expire (the producer's 30 s delivery timeout would drop
+    them, and the log would be shorter than it says)."""
+    p = kafka_clients.make_producer(
+        settings,
+        "bench-fill",
+        delivery_timeout_ms=3_600_000,
+        max_block_ms=3_600_000,
+        **BATCHES[batches],
+    )
     topic = settings.topic(topics.CALL_STATUS)
+    failed: list[BaseException] = []
     n = 0
     t0 = time.perf_counter()
     for k, v in recs:
-        p.send(topic, key=k, value=v)
+        p.send(topic, key=k, value=v).add_errback(failed.append)
         n += 1
-    p.flush(timeout=900)
+    p.flush(timeout=3600)
     p.close()
+    if failed:
+        raise SystemExit(f"{len(failed)} of {n} records were not written: {failed[0]!r}")
     return n / (time.perf_counter() - t0)
+
+
+def log_length(settings: Settings) -> int:
+    """Records in the call-status topic (the sum of its partitions' end offsets)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    c = KafkaConsumer(bootstrap_servers=kafka_clients.bootstrap(settings))
+    try:
+        topic = settings.topic(topics.CALL_STATUS)
+        tps = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic) or []]
+        return int(sum(c.end_offsets(tps).values()))
+    finally:
+        c.close()
 
 
 def top_up(settings: Settings, first: int, last: int, batches: str) -> float:
@@ -186,7 +211,7 @@ def by_size(
             print(f"filling the log to {size:,} records", file=sys.stderr, flush=True)
             per_s = top_up(settings, have, size, batches)
             print(f"  {per_s:,.0f} records/s", file=sys.stderr, flush=True)
-            have = size
+        have = log_length(settings)  # what the broker holds, counted, not assumed
         reader = Reader(settings, profile)
         prod = Producer(settings, rate)
         c0, t0 = cpu_s(pid), time.monotonic()
@@ -213,7 +238,6 @@ def by_size(
             "send_to_poll_p99_ms": ms(lat, 99),
             "send_to_poll_max_ms": ms(lat, 100),
         }
-        have += prod.sent
         print(json.dumps(row), file=sys.stderr, flush=True)
         rows.append(row)
     return rows
