@@ -1,4 +1,9 @@
-"""A small open-loop HTTP/1.1 load generator for the benchmarks.
+"""Load generation for the benchmarks: ``wrk`` paced by a schedule (``Paced``, used by
+e2e and soak: C, about 1 % of a core at 200 requests/s), plain ``wrk`` runs (``Wrk``), and
+a small Python open-loop HTTP/1.1 client (``open_loop``, ``closed_loop``: still used by
+``loss_window.py``).
+
+The Python client:
 
 httpx's async pool costs more CPU per request than ingest does, and degrades when many
 requests wait for a connection, so it cannot drive ingest at a few hundred requests per
