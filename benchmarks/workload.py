@@ -297,3 +297,67 @@ def in_flight(cbs: Sequence[Callback]) -> int:
         cur += d
         best = max(best, cur)
     return best
+
+
+class Timed(NamedTuple):
+    """A callback of a replay and when to send it, in seconds after the replay starts."""
+
+    due: float
+    cb: Callback
+
+
+def replay(cbs: Iterable[Callback], skip_s: float, count: int, seconds: float) -> list[Timed]:
+    """The first ``count`` callbacks delivered ``skip_s`` or more simulated seconds after the
+    first arrival, due at their delivery times with the model's clock sped up (or slowed
+    down) so that they span ``seconds``: the same order and relative spacing, at an average
+    of ``count / seconds`` per second. Skipping lets the replay start in the steady state
+    (calls of every age in flight) instead of with an empty system. ``cbs`` is read lazily
+    and only as far as needed, so ``callbacks(10**9, ...)`` is fine."""
+    if count < 1 or seconds <= 0:
+        raise ValueError("count must be >= 1 and seconds > 0")
+    start = EPOCH + skip_s
+    window: list[Callback] = []
+    for cb in cbs:
+        if cb.at >= start:
+            window.append(cb)
+            if len(window) == count:
+                break
+    if not window:
+        return []
+    a0 = window[0].at
+    span = window[-1].at - a0
+    # count callbacks span count - 1 gaps; the replay lasts count gaps
+    scale = seconds * (len(window) - 1) / len(window) / span if span > 0 else 0.0
+    return [Timed((cb.at - a0) * scale, cb) for cb in window]
+
+
+def speedup(timed: Sequence[Timed]) -> float:
+    """How many times faster than the model's clock a replay runs."""
+    if len(timed) < 2 or timed[-1].due == 0:
+        return 1.0
+    return (timed[-1].cb.at - timed[0].cb.at) / timed[-1].due
+
+
+def regrouped(timed: Sequence[Timed]) -> list[Timed]:
+    """The same send times, the callbacks in :func:`adjacent` order: the older benchmarks'
+    shape at the same rate, as a labelled second row."""
+    cbs = adjacent(t.cb for t in timed)
+    return [Timed(t.due, cb) for t, cb in zip(timed, cbs, strict=True)]
+
+
+def sequence_of(cb: Callback) -> int:
+    for name, value in cb.params:
+        if name == "SequenceNumber":
+            return int(value)
+    raise ValueError(f"callback of {cb.call_sid} has no SequenceNumber")
+
+
+def first_sends(timed: Iterable[Timed]) -> dict[tuple[str, int], float]:
+    """(CallSid, SequenceNumber) -> due time of its first send: the send that makes its
+    event row appear (a duplicate sent later changes nothing)."""
+    out: dict[tuple[str, int], float] = {}
+    for t in timed:
+        key = (t.cb.call_sid, sequence_of(t.cb))
+        if key not in out or t.due < out[key]:
+            out[key] = t.due
+    return out

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmarks import workload
+from benchmarks import table, workload
 from benchmarks.workload import Shape, adjacent, callbacks, distinct_calls_per_poll, family
 from emulator.timefmt import rfc2822 as emulator_rfc2822
 
@@ -177,3 +177,91 @@ def test_timestamp_is_twilios_rfc2822(t: float) -> None:
 def test_same_seed_same_log() -> None:
     assert list(callbacks(200, seed=9)) == list(callbacks(200, seed=9))
     assert list(callbacks(200, seed=9)) != list(callbacks(200, seed=10))
+
+
+# ------------------------------------------------------ replays at a rate, and the reports
+
+
+def test_replay_keeps_order_and_spacing_at_the_asked_rate() -> None:
+    cbs = list(callbacks(3000, Shape(rate=30.0)))
+    timed = workload.replay(iter(cbs), skip_s=20.0, count=1000, seconds=10.0)
+    assert len(timed) == 1000
+    # the first 1,000 callbacks delivered 20 s or more after the first arrival, in order
+    start = next(i for i, cb in enumerate(cbs) if cb.at >= workload.EPOCH + 20.0)
+    assert [t.cb for t in timed] == cbs[start : start + 1000]
+    assert timed[0].due == 0.0
+    dues = [t.due for t in timed]
+    assert dues == sorted(dues)
+    # count callbacks over count gaps: the last is one average gap before the end
+    assert timed[-1].due == pytest.approx(10.0 * 999 / 1000)
+    # one clock, sped up: every gap scaled by the same factor
+    up = workload.speedup(timed)
+    for a, b in pairwise(timed):
+        assert (b.cb.at - a.cb.at) == pytest.approx((b.due - a.due) * up, abs=1e-6)
+
+
+def test_replay_reads_its_source_only_as_far_as_needed() -> None:
+    timed = workload.replay(callbacks(10**9), skip_s=0.0, count=50, seconds=1.0)
+    assert len(timed) == 50
+
+
+def test_replay_of_too_short_a_log_and_bad_arguments() -> None:
+    assert workload.replay(iter([]), 0.0, 10, 1.0) == []
+    with pytest.raises(ValueError):
+        workload.replay(iter([]), 0.0, 0, 1.0)
+    with pytest.raises(ValueError):
+        workload.replay(iter([]), 0.0, 1, 0.0)
+
+
+def test_regrouped_sends_the_same_callbacks_at_the_same_times_call_by_call() -> None:
+    timed = workload.replay(callbacks(10**9), skip_s=300.0, count=2000, seconds=10.0)
+    again = workload.regrouped(timed)
+    assert [t.due for t in again] == [t.due for t in timed]
+    assert sorted(map(repr, (t.cb for t in again))) == sorted(map(repr, (t.cb for t in timed)))
+    sids = [t.cb.call_sid for t in timed]
+    grouped = [t.cb.call_sid for t in again]
+    assert distinct_calls_per_poll(grouped, 500) < distinct_calls_per_poll(sids, 500)
+
+
+def test_first_sends_keep_the_earliest_send_of_each_event() -> None:
+    p = [["CallSid", "CA1"], ["SequenceNumber", "2"]]
+    cb = workload.Callback(0.0, "CA1", p)
+    timed = [workload.Timed(3.0, cb), workload.Timed(1.0, cb), workload.Timed(2.0, cb)]
+    assert workload.first_sends(timed) == {("CA1", 2): 1.0}
+    with pytest.raises(ValueError, match="SequenceNumber"):
+        workload.sequence_of(workload.Callback(0.0, "CA2", [["CallSid", "CA2"]]))
+
+
+def test_first_sends_of_the_model_count_each_event_once() -> None:
+    timed = workload.replay(callbacks(10**9), skip_s=300.0, count=3000, seconds=10.0)
+    firsts = workload.first_sends(timed)
+    keys = [(t.cb.call_sid, workload.sequence_of(t.cb)) for t in timed]
+    assert set(firsts) == set(keys)
+    assert len(keys) - len(firsts) == sum(c - 1 for c in Counter(keys).values())
+
+
+@given(st.lists(st.floats(0, 1e6), min_size=1, max_size=200), st.floats(0, 100))
+def test_pct_is_the_nearest_rank(xs: list[float], q: float) -> None:
+    v = table.pct(xs, q)
+    assert v in xs
+    at_or_below = sum(x <= v for x in xs)
+    assert at_or_below >= q / 100 * len(xs) - 1e-9
+    # and no smaller value of the list would do
+    assert all(sum(y <= x for y in xs) < q / 100 * len(xs) - 1e-9 for x in xs if x < v)
+
+
+def test_pct_edges() -> None:
+    assert table.pct([3.0, 1.0, 2.0], 100) == 3.0
+    assert table.pct([3.0, 1.0, 2.0], 0) == 1.0
+    assert table.pct([5.0] * 100 + [9.0], 99) == 5.0
+    assert table.ms([0.0123, 0.0456], 100) == 45.6
+    assert table.pct([], 50) != table.pct([], 50)  # NaN
+    with pytest.raises(ValueError):
+        table.pct([1.0], 101)
+
+
+def test_markdown_table() -> None:
+    assert table.markdown([["a", "b"], [1, "x|y"]]) == "| a | b |\n|---|---|\n| 1 | x\\|y |"
+    assert table.markdown([]) == ""
+    with pytest.raises(ValueError):
+        table.markdown([["a", "b"], [1]])
