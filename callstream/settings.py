@@ -54,6 +54,8 @@ class Settings:
     # set by 'callstream up' on the embedded broker: ingest answers 204 only once the
     # archive holds the callback (the broker keeps it in memory only)
     archive_ack: bool = False
+    # calls the projector keeps in memory (docs/projector.md, "The cache of calls in flight")
+    projector_cache_calls: int = 50_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -80,6 +82,8 @@ class Settings:
             values["cps"] = _parse_cps(values["cps"])
         if "archive_ack" in values:
             values["archive_ack"] = _parse_bool("CALLSTREAM_ARCHIVE_ACK", values["archive_ack"])
+        if "projector_cache_calls" in values:
+            values["projector_cache_calls"] = _parse_cache_calls(values["projector_cache_calls"])
         for p in ("db", "spool", "archive"):
             if p in values:
                 values[p] = Path(values[p])
@@ -199,6 +203,7 @@ ENV_VARS: dict[str, str] = {
     "twilio_api_secret": "TWILIO_API_SECRET",
     "archive": "CALLSTREAM_ARCHIVE",
     "archive_ack": "CALLSTREAM_ARCHIVE_ACK",
+    "projector_cache_calls": "CALLSTREAM_PROJECTOR_CACHE_CALLS",
 }
 SECRET_FIELDS = frozenset({"twilio_auth_token", "api_token", "twilio_api_secret"})
 # A dial prefix: '+' and at least one digit (a bare '+' would allow every number).
@@ -241,3 +246,15 @@ def _check_base_url(var: str, url: str) -> None:
         raise SettingsError(f"{var}: {url!r} must be an absolute http:// or https:// URL")
     if parts.query or parts.fragment:
         raise SettingsError(f"{var}: {url!r} must not have a query string or fragment")
+
+
+def _parse_cache_calls(raw: Any) -> int:
+    from callstream.digits import ascii_count
+
+    n = raw if isinstance(raw, int) else ascii_count(str(raw).strip(), 8)
+    if n is None or n < 0 or n > 10_000_000:
+        raise SettingsError(
+            f"CALLSTREAM_PROJECTOR_CACHE_CALLS must be a whole number from 0 to 10000000, "
+            f"not {raw!r}"
+        )
+    return n
