@@ -59,6 +59,11 @@ from callstream.envelope import encode
 from callstream.settings import Settings
 
 SHAPES = ("interleaved", "adjacent", "spaced")
+SHAPE_ROW = {
+    "interleaved": "interleaved",
+    "adjacent": "adjacent (older shape)",
+    "spaced": "spaced layout",
+}
 SHAPE_LABELS = {
     "interleaved": "interleaved (workload model, delivery order), compact envelopes",
     "adjacent": "adjacent (the same callbacks grouped call by call: the older shape), compact",
@@ -436,6 +441,35 @@ def projector_run(
     return out
 
 
+def markdown(
+    rounds: dict[str, list[dict[str, Any]]], model: dict[str, Any], load: list[float]
+) -> str:
+    """The per-round table of docs/benchmarks.md, ready to paste: per shape and round
+    (a) / (c) steady / (c)/(a) steady, and the medians."""
+    n = max(len(v) for v in rounds.values())
+    head = ["shape", "distinct calls per poll (log order / as polled)"]
+    head += [f"round {i + 1}" for i in range(n)]
+    head += ["**median (c)/(a) steady**", "median (c)/(a) from start"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for shape, rows in rounds.items():
+        polled = statistics.median(r["distinct_calls_per_poll_as_polled"] for r in rows)
+        in_log = model["shapes"][shape]["distinct_calls_per_poll_of_2000_in_log_order"]
+        cells = [SHAPE_ROW[shape], f"{in_log:,.0f} / {polled:,.0f}"]
+        for r in rows:
+            c = r["c_projector"]["steady_rate_10_to_90"]
+            cells.append(f"{r['a_reference_rate']:,} / {c:,}/s / {r['c_steady_vs_a']:.2f}")
+        steady = statistics.median(r["c_steady_vs_a"] for r in rows)
+        start = statistics.median(r["c_from_start_vs_a"] for r in rows)
+        cells += [f"**{steady:.2f}**", f"{start:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        f"1-minute load average: {load[0]:.2f} at the start, {load[1]:.2f} at the end "
+        f"({os.cpu_count()} CPUs)"
+    )
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=200_000, help="calls (about 4.3 callbacks each)")
@@ -454,6 +488,8 @@ def main() -> None:
     if not shapes or any(x not in SHAPES for x in shapes):
         raise SystemExit(f"--shapes: choose among {', '.join(SHAPES)}")
     from kafka.record.util import crc32c_c  # type: ignore[attr-defined]
+
+    load_at_start = os.getloadavg()[0]
 
     work = Path(tempfile.mkdtemp(prefix="bench-projector-"))
     broker = None
@@ -561,6 +597,7 @@ def main() -> None:
             "loadavg_at_end": os.getloadavg(),
         }
         print(json.dumps(out, indent=2))
+        print(markdown(rounds, model, [load_at_start, os.getloadavg()[0]]), file=sys.stderr)
     finally:
         if broker is not None:
             broker.kill()
