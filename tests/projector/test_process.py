@@ -93,6 +93,22 @@ def applied(db: Path) -> int:
         return 0
 
 
+def kill_once_past(settings: Settings, tmp: Path, fraction: float, total: int, **env: str) -> None:
+    """Start a projector, SIGKILL it once it has applied ``fraction`` of the ``total``
+    records (while catching up it is applying a batch nearly all the time)."""
+    p = ProjectorProcess(settings, tmp, **env)
+    try:
+
+        def progressed() -> bool:
+            return applied(settings.db) >= fraction * total or p.proc.poll() is not None
+
+        wait_until(progressed, timeout=90, what="some progress")
+        assert p.proc.poll() is None, p.stderr()
+    finally:
+        p.kill()
+    assert applied(settings.db) < total, "finished before the kill; make the log longer"
+
+
 def test_sigkill_at_any_moment_then_restart_gives_the_same_tables(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -100,17 +116,7 @@ def test_sigkill_at_any_moment_then_restart_gives_the_same_tables(
     produce(settings, pairs)
     total = len(pairs)
     for fraction in (0.15, 0.5):
-        p = ProjectorProcess(settings, tmp_path)
-        try:
-
-            def progressed(f: float = fraction, proc: ProjectorProcess = p) -> bool:
-                return applied(settings.db) >= f * total or proc.proc.poll() is not None
-
-            wait_until(progressed, timeout=60, what="some progress")
-            assert p.proc.poll() is None, p.stderr()
-        finally:
-            p.kill()
-        assert applied(settings.db) < total, "finished before the kill; make the log longer"
+        kill_once_past(settings, tmp_path, fraction, total)
     p = ProjectorProcess(settings, tmp_path)
     try:
         wait_until(
@@ -150,17 +156,7 @@ def test_sigkill_mid_batch_on_an_interleaved_log_then_restart_equals_rebuild(
     produce(settings, pairs)
     total = len(pairs)
     for fraction, cache in ((0.2, "300"), (0.55, "50000")):
-        p = ProjectorProcess(settings, tmp_path, CALLSTREAM_PROJECTOR_CACHE_CALLS=cache)
-        try:
-
-            def progressed(f: float = fraction, proc: ProjectorProcess = p) -> bool:
-                return applied(settings.db) >= f * total or proc.proc.poll() is not None
-
-            wait_until(progressed, timeout=90, what="some progress")
-            assert p.proc.poll() is None, p.stderr()
-        finally:
-            p.kill()
-        assert applied(settings.db) < total, "finished before the kill; make the log longer"
+        kill_once_past(settings, tmp_path, fraction, total, CALLSTREAM_PROJECTOR_CACHE_CALLS=cache)
     p = ProjectorProcess(settings, tmp_path)
     try:
         wait_until(lambda: applied(settings.db) == total, timeout=90, what="caught up")
