@@ -160,7 +160,11 @@ class Store:
             # rolled back (or unknown): nothing this batch saw may outlive it
             self.cache.clear()
             raise
-        self.cache.commit(states, batch.records)
+        try:
+            self.cache.commit(states, batch.records)
+        except BaseException:  # half taken over (MemoryError, say): trust none of it
+            self.cache.clear()
+            raise
         return res
 
     def _check_other_writers(self) -> None:
