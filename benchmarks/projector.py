@@ -18,7 +18,9 @@ order and as the reference writer actually polled them.
     the first --naive-records records only: at ~1,000/s the whole log would take too long);
 (c) callstream's projector as a real process (``callstream projector``) catching up from
     offset 0 with nothing else running: rate from process start and steady rate (10 % to
-    90 % of the log), RSS over time;
+    90 % of the log), RSS over time; also records per CPU-second of its consumer process
+    against (a)'s per CPU-second of this process (steadier than wall time on a shared
+    machine, where other loads take the cores);
     (a), (b) and (c) run interleaved --rounds times, so that each ratio compares runs made
     under the same load of a shared machine; the medians of the ratios are reported;
 (d) a projector on the caught-up database: GET /calls/{sid} latency first with nothing
@@ -59,6 +61,11 @@ from callstream.envelope import encode
 from callstream.settings import Settings
 
 SHAPES = ("interleaved", "adjacent", "spaced")
+SHAPE_ROW = {
+    "interleaved": "interleaved",
+    "adjacent": "adjacent (older shape)",
+    "spaced": "spaced layout",
+}
 SHAPE_LABELS = {
     "interleaved": "interleaved (workload model, delivery order), compact envelopes",
     "adjacent": "adjacent (the same callbacks grouped call by call: the older shape), compact",
@@ -66,6 +73,8 @@ SHAPE_LABELS = {
 }
 URL = "https://hooks.example.com/twilio/status"
 POLL = 2000  # max_poll_records of every consumer here, as the projector's
+# records per CPU-second of each reference_writer run (this process's CPU time)
+REFERENCE_CPU_RATE: list[float] = []
 
 
 def iso(t: float) -> str:
@@ -153,6 +162,7 @@ def reference_writer(
     n = 0
     distinct: list[int] = []
     t0 = time.perf_counter()
+    cpu0 = time.process_time()
     while n < total:
         batch = c.poll(timeout_ms=500)
         calls, events = [], []
@@ -184,6 +194,7 @@ def reference_writer(
             )
             conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", events)
     rate = n / (time.perf_counter() - t0)
+    REFERENCE_CPU_RATE.append(n / max(time.process_time() - cpu0, 0.01))
     c.close()
     conn.close()
     return rate, sum(distinct) / max(1, len(distinct))
@@ -233,6 +244,12 @@ def rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def children_rss_kib(pid: int) -> int:
@@ -337,6 +354,7 @@ def _wait_applied(
     marks: dict[float, float] | None = None,
     t0: float = 0.0,
     rss: list[tuple[int, int]] | None = None,
+    cpu: dict[float, float] | None = None,
 ) -> None:
     while True:
         n = applied(db)
@@ -346,6 +364,8 @@ def _wait_applied(
                 if f not in marks and n >= f * target:
                     marks[f] = now
                     rss.append((int(f * 100), rss_kib(proc.pid)))
+                    if cpu is not None:
+                        cpu[f] = cpu_s(proc.pid)
         if n >= target:
             return
         if proc.poll() is not None:
@@ -360,14 +380,18 @@ def catchup(settings: Settings, total: int, db: Path) -> dict[str, Any]:
     proc, _port = _start_projector(settings, db)
     marks: dict[float, float] = {}
     rss: list[tuple[int, int]] = []
+    cpu: dict[float, float] = {}
     try:
-        _wait_applied(db, total, proc, marks, t0, rss)
+        _wait_applied(db, total, proc, marks, t0, rss, cpu)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
     return {
         "rate_from_process_start": round(total / marks[1.0]),
         "steady_rate_10_to_90": round(0.8 * total / (marks[0.9] - marks[0.1])),
+        # records per CPU-second of the projector's consumer process (10 % to 90 %): on a
+        # shared machine far steadier than the wall-clock rate, which other loads halve
+        "steady_per_cpu_s_10_to_90": round(0.8 * total / max(cpu[0.9] - cpu[0.1], 0.01)),
         "rss_kib_at_percent": rss,
     }
 
@@ -436,6 +460,36 @@ def projector_run(
     return out
 
 
+def markdown(
+    rounds: dict[str, list[dict[str, Any]]], model: dict[str, Any], load: list[float]
+) -> str:
+    """The per-round table of docs/benchmarks.md, ready to paste: per shape and round
+    (a) / (c) steady / (c)/(a) steady, and the medians."""
+    n = max(len(v) for v in rounds.values())
+    head = ["shape", "distinct calls per poll (log order / as polled)"]
+    head += [f"round {i + 1}" for i in range(n)]
+    head += ["**median (c)/(a) steady**", "median (c)/(a) from start", "median (c)/(a) per CPU-s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for shape, rows in rounds.items():
+        polled = statistics.median(r["distinct_calls_per_poll_as_polled"] for r in rows)
+        in_log = model["shapes"][shape]["distinct_calls_per_poll_of_2000_in_log_order"]
+        cells = [SHAPE_ROW[shape], f"{in_log:,.0f} / {polled:,.0f}"]
+        for r in rows:
+            c = r["c_projector"]["steady_rate_10_to_90"]
+            cells.append(f"{r['a_reference_rate']:,} / {c:,}/s / {r['c_steady_vs_a']:.2f}")
+        steady = statistics.median(r["c_steady_vs_a"] for r in rows)
+        start = statistics.median(r["c_from_start_vs_a"] for r in rows)
+        per_cpu = statistics.median(r["c_vs_a_per_cpu_s"] for r in rows)
+        cells += [f"**{steady:.2f}**", f"{start:.2f}", f"{per_cpu:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        f"1-minute load average: {load[0]:.2f} at the start, {load[1]:.2f} at the end "
+        f"({os.cpu_count()} CPUs)"
+    )
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=200_000, help="calls (about 4.3 callbacks each)")
@@ -454,6 +508,8 @@ def main() -> None:
     if not shapes or any(x not in SHAPES for x in shapes):
         raise SystemExit(f"--shapes: choose among {', '.join(SHAPES)}")
     from kafka.record.util import crc32c_c  # type: ignore[attr-defined]
+
+    load_at_start = os.getloadavg()[0]
 
     work = Path(tempfile.mkdtemp(prefix="bench-projector-"))
     broker = None
@@ -498,6 +554,7 @@ def main() -> None:
                 ref, per_poll = reference_writer(s, profile, total, work / f"ref{r}{shape}.db")
                 row: dict[str, Any] = {
                     "a_reference_rate": round(ref),
+                    "a_reference_per_cpu_s": round(REFERENCE_CPU_RATE[-1]),
                     "distinct_calls_per_poll_as_polled": round(per_poll, 1),
                 }
                 if shape == shapes[0]:
@@ -512,12 +569,16 @@ def main() -> None:
                 row["c_projector"] = c
                 row["c_steady_vs_a"] = round(c["steady_rate_10_to_90"] / ref, 3)
                 row["c_from_start_vs_a"] = round(c["rate_from_process_start"] / ref, 3)
+                row["c_vs_a_per_cpu_s"] = round(
+                    c["steady_per_cpu_s_10_to_90"] / row["a_reference_per_cpu_s"], 3
+                )
                 if "b_naive_rate" in row:
                     row["c_steady_vs_b"] = round(c["steady_rate_10_to_90"] / naive, 1)
                 rounds[shape].append(row)
                 print(
                     f"  {shape}: (a) {ref:,.0f}/s  (c) steady {c['steady_rate_10_to_90']:,}/s  "
-                    f"(c)/(a) {row['c_steady_vs_a']}  load {os.getloadavg()[0]:.2f}",
+                    f"(c)/(a) {row['c_steady_vs_a']}  per CPU-s {row['c_vs_a_per_cpu_s']}  "
+                    f"load {os.getloadavg()[0]:.2f}",
                     file=sys.stderr,
                 )
         print("(d) live writing and (e) catching up, with GET /calls/{sid}", file=sys.stderr)
@@ -550,6 +611,7 @@ def main() -> None:
                     "label": SHAPE_LABELS[shape],
                     "c_steady_vs_a": med(shape, "c_steady_vs_a"),
                     "c_from_start_vs_a": med(shape, "c_from_start_vs_a"),
+                    "c_vs_a_per_cpu_s": med(shape, "c_vs_a_per_cpu_s"),
                     **(
                         {"c_steady_vs_b": med(shape, "c_steady_vs_b")} if shape == shapes[0] else {}
                     ),
@@ -561,6 +623,7 @@ def main() -> None:
             "loadavg_at_end": os.getloadavg(),
         }
         print(json.dumps(out, indent=2))
+        print(markdown(rounds, model, [load_at_start, os.getloadavg()[0]]), file=sys.stderr)
     finally:
         if broker is not None:
             broker.kill()

@@ -62,6 +62,8 @@ class Settings:
     # every 300 s with an accounts file, never with the single-account shortcut alone)
     accounts_file: Path | None = None
     accounts_refresh_s: float | None = None
+    # calls the projector keeps in memory (docs/projector.md, "The cache of calls in flight")
+    projector_cache_calls: int = 50_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -92,6 +94,8 @@ class Settings:
             values["archive_ack"] = _parse_bool("CALLSTREAM_ARCHIVE_ACK", values["archive_ack"])
         if "accounts_refresh_s" in values:
             values["accounts_refresh_s"] = _parse_refresh(values["accounts_refresh_s"])
+        if "projector_cache_calls" in values:
+            values["projector_cache_calls"] = _parse_cache_calls(values["projector_cache_calls"])
         for p in ("db", "spool", "archive", "accounts_file"):
             if p in values:
                 values[p] = Path(values[p])
@@ -221,6 +225,7 @@ ENV_VARS: dict[str, str] = {
     "reconcile_after": "CALLSTREAM_RECONCILE_AFTER",
     "accounts_file": "CALLSTREAM_ACCOUNTS",
     "accounts_refresh_s": "CALLSTREAM_ACCOUNTS_REFRESH",
+    "projector_cache_calls": "CALLSTREAM_PROJECTOR_CACHE_CALLS",
 }
 SECRET_FIELDS = frozenset({"twilio_auth_token", "api_token", "twilio_api_secret"})
 # A dial prefix: '+' and at least one digit (a bare '+' would allow every number).
@@ -289,3 +294,15 @@ def _check_base_url(var: str, url: str) -> None:
         raise SettingsError(f"{var}: {url!r} must be an absolute http:// or https:// URL")
     if parts.query or parts.fragment:
         raise SettingsError(f"{var}: {url!r} must not have a query string or fragment")
+
+
+def _parse_cache_calls(raw: Any) -> int:
+    from callstream.digits import ascii_count
+
+    n = raw if isinstance(raw, int) else ascii_count(str(raw).strip(), 8)
+    if n is None or n < 0 or n > 10_000_000:
+        raise SettingsError(
+            f"CALLSTREAM_PROJECTOR_CACHE_CALLS must be a whole number from 0 to 10000000, "
+            f"not {raw!r}"
+        )
+    return n

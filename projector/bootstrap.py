@@ -24,6 +24,7 @@ from callstream import kafka_clients, topics
 from callstream.errors import StartupError
 from callstream.kafka_clients import BrokerProfile
 from callstream.settings import Settings
+from projector.cache import CallCache
 from projector.consumer import SYSTEM_CLOCK, Clock, Projector
 from projector.progress import Progress
 from projector.store import Store
@@ -79,7 +80,9 @@ def open_store(settings: Settings, db: Path | None = None) -> Store:
 
     path = settings.db if db is None else db
     try:
-        return Store(path, settings.topic(topics.CALL_STATUS))
+        return Store(
+            path, settings.topic(topics.CALL_STATUS), CallCache(settings.projector_cache_calls)
+        )
     except SchemaError as e:
         raise StartupError(str(e)) from None
     except sqlite3.Error as e:  # e.g. a read-only or full file system

@@ -139,37 +139,59 @@ def merge(
     :func:`fold` would give for stored + new, or None when that needs a full fold: a new
     copy of a stored event that comes earlier in the log than the stored copy.
     """
+    return _merge(row, stored, distinct(new))
+
+
+def _merge(
+    row: Row | None, stored: Mapping[int, tuple[str, Position]], new: dict[int, Event]
+) -> Row | None:
+    """:func:`merge` of events already made :func:`distinct` (one per SequenceNumber, so
+    none of them is a copy of another). The hot path of every batch: written out column by
+    column, which halves its cost against looping over the column tables."""
     out = dict(row) if row is not None else None
-    seen = dict(stored)
-    terminal_pos = min((pos for st, pos in stored.values() if st in TERMINAL), default=None)
-    for e in distinct(new).values():
-        have = seen.get(e.sequence_number)
+    terminal_pos: Position | None = None
+    for st, pos in stored.values():
+        if st in TERMINAL and (terminal_pos is None or earlier(pos, terminal_pos)):
+            terminal_pos = pos
+    for seq, e in new.items():
+        have = stored.get(seq)
         if have is not None:
             if earlier(e.position, have[1]):
                 return None  # replaces the stored copy: its contributions cannot be undone
             continue  # a duplicate: counts for nothing
         if out is None:
             out = empty_row(e.call_sid)
-        seen[e.sequence_number] = (e.status, e.position)
         out["events_count"] += 1
+        status, terminal = e.status, e.status in TERMINAL
         last = out["last_sequence_number"]
-        if last is None or e.sequence_number > last:
-            out["last_sequence_number"] = e.sequence_number
-            if terminal_pos is None and not e.terminal:
-                out["status"] = e.status
-        if e.terminal and (terminal_pos is None or earlier(e.position, terminal_pos)):
+        if last is None or seq > last:
+            out["last_sequence_number"] = seq
+            if terminal_pos is None and not terminal:
+                out["status"] = status
+        if terminal and (terminal_pos is None or earlier(e.position, terminal_pos)):
             terminal_pos = e.position
-            out["status"] = e.status
+            out["status"] = status
             out["ended_at"] = e.timestamp
-            for col in TERMINAL_FIELDS:
-                out[col] = getattr(e, col)
-        for col, _param in IDENTITY:
-            v = getattr(e, col)
-            if v and (out[col] is None or v > out[col]):
-                out[col] = v
-        stage = STAGE_OF.get(e.status)
-        if stage is not None and e.timestamp and (out[stage] is None or e.timestamp < out[stage]):
-            out[stage] = e.timestamp
+            out["call_duration_s"] = e.call_duration_s
+            out["billed_minutes"] = e.billed_minutes
+            out["sip_response_code"] = e.sip_response_code
+            out["answered_by"] = e.answered_by
+        # IDENTITY: the greatest non-empty value
+        if (v := e.account_sid) and (out["account_sid"] is None or v > out["account_sid"]):
+            out["account_sid"] = v
+        if (v := e.parent_call_sid) and (
+            out["parent_call_sid"] is None or v > out["parent_call_sid"]
+        ):
+            out["parent_call_sid"] = v
+        if (v := e.direction) and (out["direction"] is None or v > out["direction"]):
+            out["direction"] = v
+        if (v := e.from_number) and (out["from_number"] is None or v > out["from_number"]):
+            out["from_number"] = v
+        if (v := e.to_number) and (out["to_number"] is None or v > out["to_number"]):
+            out["to_number"] = v
+        stage = STAGE_OF.get(status)
+        if stage is not None and (ts := e.timestamp) and (out[stage] is None or ts < out[stage]):
+            out[stage] = ts
     return out
 
 
@@ -192,13 +214,14 @@ def update(
     events are ``stored`` (as for :func:`merge`); ``stored_events`` reads them whole, which
     is needed only when :func:`merge` declines."""
     evs = list(new)
-    out = merge(row, stored, evs)
+    first = distinct(evs)
+    out = _merge(row, stored, first)
     if out is None:
         out = fold([*stored_events(), *evs])
     writes: list[Event] = []
     added = 0
-    for e in distinct(evs).values():
-        have = stored.get(e.sequence_number)
+    for seq, e in first.items():
+        have = stored.get(seq)
         if have is None or earlier(e.position, have[1]):
             writes.append(e)
             added += have is None

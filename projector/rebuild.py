@@ -18,6 +18,7 @@ from callstream.kafka_clients import BrokerProfile
 from callstream.progressbar import ProgressBar
 from callstream.settings import Settings
 from projector.bootstrap import Ports
+from projector.cache import CallCache
 from projector.consumer import Projector
 from projector.progress import Progress
 from projector.schema import TABLES
@@ -62,7 +63,9 @@ def rebuild(
     check_new(new)
     partial = new.with_name(new.name + ".partial")
     _remove(partial)  # a rebuild that was interrupted earlier
-    store = Store(partial, settings.topic(topics.CALL_STATUS))
+    store = Store(
+        partial, settings.topic(topics.CALL_STATUS), CallCache(settings.projector_cache_calls)
+    )
     bar = ProgressBar(out)
 
     def on_batch(prog: Progress) -> None:

@@ -9,6 +9,8 @@ the same rows as a run that never crashed.
 The store only reads and writes: what a record means is :mod:`projector.interpret`'s, what a
 batch holds :mod:`projector.batch`'s, and which rows change :mod:`projector.fold`'s (its
 first-copy rule is also the condition of the ``call_events`` upsert, :data:`EARLIER_SQL`).
+What it last wrote for calls in flight it remembers in a :class:`~projector.cache.CallCache`
+(taken over only once the transaction committed), so most records need no read of SQLite.
 """
 
 # ruff: noqa: S608 - every SQL string here is built from constant column names only
@@ -17,13 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
 from callstream.sqlitetx import write_transaction
 from projector import fold, schema
 from projector.batch import Batch, Record, plan
+from projector.cache import CallCache, CallState
 from projector.events import EVENT_COLUMNS, Event, Position
 from projector.fold import CALL_COLUMNS, EARLIER_SQL, Row
 from projector.interpret import event_from_stored
@@ -35,11 +38,19 @@ def _q(cols: Sequence[str]) -> str:
     return ", ".join(f'"{c}"' for c in cols)
 
 
-_UPSERT_CALL = (
-    f"INSERT INTO calls ({_q(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))}) "
-    "ON CONFLICT(call_sid) DO UPDATE SET "
-    + ", ".join(f'"{c}" = excluded."{c}"' for c in CALL_COLUMNS[1:])
+_INSERT_CALL = (
+    f"INSERT INTO calls ({_q(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})"
 )
+
+
+@lru_cache(maxsize=256)
+def _update_call(cols: tuple[str, ...]) -> str:
+    """An UPDATE of only ``cols``: SQLite then maintains only the indexes on those columns
+    (the calls table has five besides its key), where setting every column rewrote them all
+    for every event. The few column sets that occur keep their statements prepared."""
+    return f"UPDATE calls SET {', '.join(f'{_q((c,))} = ?' for c in cols)} WHERE call_sid = ?"
+
+
 # Of two copies of an event the row keeps the one first in the log, whatever the order in
 # which they are applied: fold's first-copy rule, as SQL.
 _UPSERT_EVENT = (
@@ -80,11 +91,15 @@ class BatchResult:
 class Store:
     """The writer: one connection, WAL, schema checked and migrated on open."""
 
-    def __init__(self, path: Path | str, topic: str) -> None:
+    def __init__(self, path: Path | str, topic: str, cache: CallCache | None = None) -> None:
+        """``cache``: the calls to remember (a default-sized one when None; ``CallCache(0)``
+        remembers nothing and reads every call from SQLite)."""
         self.path = Path(path)
         self.topic = topic
         self.db = schema.open_db(self.path)
         self.conn = self.db.conn
+        self.cache = CallCache() if cache is None else cache
+        self._data_version: int | None = None
 
     def close(self) -> None:
         self.db.close()
@@ -135,53 +150,114 @@ class Store:
         res = BatchResult(records=batch.records, newest_received_at=batch.newest_received_at)
         if not batch.records:
             return res
-        with write_transaction(self.conn):
-            self._record_events(batch.events, res)
-            if batch.rejected:
-                self.conn.executemany(
-                    _INSERT_REJECTED,
-                    [
-                        (
-                            self.topic,
-                            r.partition,
-                            r.offset,
-                            r.reason,
-                            r.call_sid,
-                            r.received_at,
-                            r.value,
-                        )
-                        for r in batch.rejected
-                    ],
-                )
-                res.rejected = len(batch.rejected)
-            positions = batch.positions()
-            self.conn.executemany(_UPSERT_OFFSET, [(self.topic, p, o) for p, o, _ in positions])
-            self.conn.executemany(
-                _UPSERT_FINGERPRINT, [(self.topic, p, o - 1, f) for p, o, f in positions]
-            )
+        states: dict[str, CallState] = {}
+        try:
+            with write_transaction(self.conn):
+                self._check_other_writers()
+                self._record_events(batch.events, res, states)
+                self._record_rest(batch, res)
+        except BaseException:
+            # rolled back (or unknown): nothing this batch saw may outlive it
+            self.cache.clear()
+            raise
+        try:
+            self.cache.commit(states, batch.records)
+        except BaseException:  # half taken over (MemoryError, say): trust none of it
+            self.cache.clear()
+            raise
         return res
 
-    def _record_events(self, events: dict[str, list[Event]], res: BatchResult) -> None:
+    def _check_other_writers(self) -> None:
+        """Forget the cache when another connection committed since this one last wrote.
+
+        ``PRAGMA data_version`` changes only for other connections' commits; read under the
+        write lock (``BEGIN IMMEDIATE``), nobody can commit between this and our commit."""
+        version = int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+        if version != self._data_version:
+            self.cache.clear()
+            self._data_version = version
+
+    def _record_rest(self, batch: Batch, res: BatchResult) -> None:
+        """The rejections, offsets and fingerprints of the batch."""
+        if batch.rejected:
+            self.conn.executemany(
+                _INSERT_REJECTED,
+                [
+                    (
+                        self.topic,
+                        r.partition,
+                        r.offset,
+                        r.reason,
+                        r.call_sid,
+                        r.received_at,
+                        r.value,
+                    )
+                    for r in batch.rejected
+                ],
+            )
+            res.rejected = len(batch.rejected)
+        positions = batch.positions()
+        self.conn.executemany(_UPSERT_OFFSET, [(self.topic, p, o) for p, o, _ in positions])
+        self.conn.executemany(
+            _UPSERT_FINGERPRINT, [(self.topic, p, o - 1, f) for p, o, f in positions]
+        )
+
+    def _record_events(
+        self, events: dict[str, list[Event]], res: BatchResult, out: dict[str, CallState]
+    ) -> None:
+        """Write the batch's events and the calls rows they change; put each call's state
+        after this batch in ``out`` (for the cache, once committed)."""
         if not events:
             return
-        sids = list(events)
-        rows = self._rows(sids)
-        stored = self._stored_keys(sids)
-        call_rows: list[tuple[Any, ...]] = []
+        before = self._states(list(events))
+        inserts: list[tuple[Any, ...]] = []
+        updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         event_rows: list[tuple[Any, ...]] = []
         for sid, evs in events.items():
-            change = fold.update(
-                rows.get(sid), stored.get(sid, {}), evs, partial(self._stored_events, sid)
-            )
-            event_rows += [e.row() for e in change.events]
+            st = before[sid]
+            row, stored = st.row, st.stored
+            change = fold.update(row, stored, evs, partial(self._stored_events, sid))
+            if change.events:
+                stored = dict(stored)
+                for e in change.events:
+                    event_rows.append(e.row())
+                    stored[e.sequence_number] = (e.status, e.position)
             res.events += change.new
-            if change.row is not None:
-                call_rows.append(tuple(change.row[c] for c in CALL_COLUMNS))
+            new = change.row
+            if new is not None:
+                if row is None:
+                    inserts.append(tuple(new[c] for c in CALL_COLUMNS))
+                else:
+                    cols = tuple(c for c in CALL_COLUMNS if new[c] != row[c])
+                    updates.setdefault(cols, []).append((*(new[c] for c in cols), sid))
+                row = new
+            out[sid] = CallState(row, stored)
         if event_rows:
             self.conn.executemany(_UPSERT_EVENT, event_rows)
-        if call_rows:
-            self.conn.executemany(_UPSERT_CALL, call_rows)
-        res.calls_written += len(call_rows)
+        if inserts:
+            self.conn.executemany(_INSERT_CALL, inserts)
+        for cols, values in updates.items():
+            self.conn.executemany(_update_call(cols), values)
+        res.calls_written += len(inserts) + sum(map(len, updates.values()))
+
+    def _states(self, sids: list[str]) -> dict[str, CallState]:
+        """Each call as the database holds it now: from the cache, or read (in the batch's
+        transaction) when the cache does not hold it."""
+        out: dict[str, CallState] = {}
+        missing: list[str] = []
+        for sid in sids:
+            st = self.cache.get(sid)
+            if st is None:
+                missing.append(sid)
+            else:
+                out[sid] = st
+        if missing:
+            rows = self._rows(missing)
+            # a call's events and its row are written together: no row, no events
+            stored = self._stored_keys([s for s in missing if s in rows])
+            for sid in missing:
+                out[sid] = CallState(rows.get(sid), stored.get(sid, {}))
+        return out
 
     def _rows(self, sids: list[str]) -> dict[str, Row]:
         out: dict[str, Row] = {}

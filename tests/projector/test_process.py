@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -27,7 +28,9 @@ pytestmark = pytest.mark.slow
 
 
 class ProjectorProcess:
-    def __init__(self, settings: Settings, tmp: Path, port: int | None = None) -> None:
+    def __init__(
+        self, settings: Settings, tmp: Path, port: int | None = None, **env_extra: str
+    ) -> None:
         self.settings = settings
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -38,6 +41,7 @@ class ProjectorProcess:
             "CALLSTREAM_KAFKA_PROFILE": settings.kafka_profile or "",
             "CALLSTREAM_TOPIC_PREFIX": settings.topic_prefix,
             "CALLSTREAM_DB": str(settings.db),
+            **env_extra,
         }
         env.pop("CALLSTREAM_API_TOKEN", None)
         with open(self.err, "wb") as err:
@@ -89,6 +93,22 @@ def applied(db: Path) -> int:
         return 0
 
 
+def kill_once_past(settings: Settings, tmp: Path, fraction: float, total: int, **env: str) -> None:
+    """Start a projector, SIGKILL it once it has applied ``fraction`` of the ``total``
+    records (while catching up it is applying a batch nearly all the time)."""
+    p = ProjectorProcess(settings, tmp, **env)
+    try:
+
+        def progressed() -> bool:
+            return applied(settings.db) >= fraction * total or p.proc.poll() is not None
+
+        wait_until(progressed, timeout=90, what="some progress")
+        assert p.proc.poll() is None, p.stderr()
+    finally:
+        p.kill()
+    assert applied(settings.db) < total, "finished before the kill; make the log longer"
+
+
 def test_sigkill_at_any_moment_then_restart_gives_the_same_tables(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -96,17 +116,7 @@ def test_sigkill_at_any_moment_then_restart_gives_the_same_tables(
     produce(settings, pairs)
     total = len(pairs)
     for fraction in (0.15, 0.5):
-        p = ProjectorProcess(settings, tmp_path)
-        try:
-
-            def progressed(f: float = fraction, proc: ProjectorProcess = p) -> bool:
-                return applied(settings.db) >= f * total or proc.proc.poll() is not None
-
-            wait_until(progressed, timeout=60, what="some progress")
-            assert p.proc.poll() is None, p.stderr()
-        finally:
-            p.kill()
-        assert applied(settings.db) < total, "finished before the kill; make the log longer"
+        kill_once_past(settings, tmp_path, fraction, total)
     p = ProjectorProcess(settings, tmp_path)
     try:
         wait_until(
@@ -121,6 +131,58 @@ def test_sigkill_at_any_moment_then_restart_gives_the_same_tables(
     with sqlite3.connect(settings.db) as conn:
         got: dict[str, Any] = tables(conn)
     assert got == reference(settings, tmp_path / "ref.db", total)
+
+
+def interleaved(pairs: list[tuple[str, bytes]], spread: int = 400) -> list[tuple[str, bytes]]:
+    """The same records with each call's callbacks spread over ``spread`` calls' worth of
+    log, as on a real log where thousands of calls are in flight: nearly every record of a
+    poll belongs to another call, so the writer's cache of calls in flight does the work."""
+    rnd = random.Random(9)
+    seen: dict[str, int] = {}
+    timed = []
+    for key, value in pairs:
+        n = seen.setdefault(key, len(seen))
+        timed.append((n + rnd.uniform(0, spread), key, value))
+    return [(k, v) for _, k, v in sorted(timed)]
+
+
+def test_sigkill_mid_batch_on_an_interleaved_log_then_restart_equals_rebuild(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """kill -9 while catching up (a batch is being applied nearly all the time), with a
+    small cache that evicts and then the default one, then a restart: the tables are those
+    ``callstream rebuild`` makes from the same log."""
+    pairs = interleaved(call_log(6000, seed=13))
+    produce(settings, pairs)
+    total = len(pairs)
+    for fraction, cache in ((0.2, "300"), (0.55, "50000")):
+        kill_once_past(settings, tmp_path, fraction, total, CALLSTREAM_PROJECTOR_CACHE_CALLS=cache)
+    p = ProjectorProcess(settings, tmp_path)
+    try:
+        wait_until(lambda: applied(settings.db) == total, timeout=90, what="caught up")
+        p.proc.send_signal(signal.SIGTERM)
+        assert p.proc.wait(timeout=20) == 0, p.stderr()
+    finally:
+        p.kill()
+    new = tmp_path / "rebuilt.db"
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
+        "CALLSTREAM_KAFKA_PROFILE": settings.kafka_profile or "",
+        "CALLSTREAM_TOPIC_PREFIX": settings.topic_prefix,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "callstream.cli", "rebuild", "--db", str(new)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(settings.db) as a, sqlite3.connect(new) as b:
+        live, rebuilt = tables(a), tables(b)
+    assert len(live["calls"]) == 6000 and len(live["rejected_events"]) == 4
+    assert live == rebuilt
 
 
 def test_a_log_gone_backwards_exits_nonzero_with_the_way_out(
