@@ -80,8 +80,10 @@ def encode(
 
 
 # json.dumps with options builds a JSONEncoder per call; one, made once, writes the same
-# bytes (measured: a third less time per envelope)
-_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# bytes (measured: a third less time per envelope). No circular-reference check: what is
+# encoded here is parsed form fields or decoded JSON, which cannot hold a cycle, and the
+# check (a dict of every container's id) took half the time of encoding a params array.
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
 
 def decode(raw: bytes | str | None) -> CallbackEnvelope:
@@ -133,7 +135,7 @@ the params array as decoded, the first value of each parameter, and the array as
 A plain tuple, not a :class:`CallbackEnvelope`: building one per record would cost more than
 reading the record."""
 
-_ENCODE_PARAMS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_ENCODE_PARAMS = _COMPACT.encode
 _STR = frozenset({str})
 # how encode begins a record
 _HEAD = f'{{"v":{SCHEMA_VERSION},"received_at":'
@@ -196,11 +198,12 @@ def read(value: bytes | str | None, strings: tuple[str, ...]) -> Fields:
     anything else, and ``str`` records, the general way (:func:`read_any`)."""
     if type(value) is bytes:
         try:
-            got = read_own(value.decode("utf-8"), strings)
+            text = value.decode("utf-8")
         except UnicodeDecodeError:
-            got = None
-        if got is not None:
-            return got
+            return read_any(value, strings)  # json.loads then decode() say what is wrong
+        got = read_own(text, strings)
+        # another layout: the text already decoded is read, not the bytes a second time
+        return got if got is not None else read_any(value, strings, text)
     return read_any(value, strings)
 
 
@@ -226,15 +229,19 @@ def _first_values(params: list[Any], strings: tuple[str, ...]) -> dict[str, str]
     return first if set(map(type, map(first.get, strings, repeat("")))) <= _STR else None
 
 
-def read_any(value: bytes | str | None, strings: tuple[str, ...]) -> Fields:
-    """:func:`read` for a record of any layout.
+def read_any(
+    value: bytes | str | None, strings: tuple[str, ...], text: str | None = None
+) -> Fields:
+    """:func:`read` for a record of any layout; ``text``: ``value`` already decoded as UTF-8.
 
     The hot path checks the envelope's shape and the type of every parameter named in
-    ``strings``, in a few C-level calls; anything odd goes through :func:`decode` for its
-    exact verdict and message. The params text is compact JSON.
+    ``strings``, in a few C-level calls; anything odd goes through :func:`decode` (of the
+    record as it came: json.loads reads a BOM or UTF-16 in bytes) for its exact verdict and
+    message. The params text is compact JSON.
     """
     try:
-        obj = json.loads(value) if value is not None else None
+        raw = text if text is not None else value
+        obj = json.loads(raw) if raw is not None else None
         if type(obj) is dict and obj.get("v") == SCHEMA_VERSION:
             params, received_at = obj.get("params"), obj.get("received_at")
             tok = obj.get("idempotency_token")

@@ -24,6 +24,7 @@ from callstream import kafka_clients, topics
 from callstream.errors import StartupError
 from callstream.kafka_clients import BrokerProfile
 from callstream.settings import Settings
+from projector import gctune
 from projector.cache import CallCache
 from projector.consumer import SYSTEM_CLOCK, Clock, Projector
 from projector.progress import Progress
@@ -79,6 +80,7 @@ def open_store(settings: Settings, db: Path | None = None) -> Store:
     from projector.schema import SchemaError
 
     path = settings.db if db is None else db
+    gctune.tune()  # the process that opens the store for writing is the writer
     try:
         return Store(
             path, settings.topic(topics.CALL_STATUS), CallCache(settings.projector_cache_calls)

@@ -17,6 +17,7 @@ from callstream import topics
 from callstream.kafka_clients import BrokerProfile
 from callstream.progressbar import ProgressBar
 from callstream.settings import Settings
+from projector import gctune
 from projector.bootstrap import Ports
 from projector.cache import CallCache
 from projector.consumer import Projector
@@ -63,6 +64,7 @@ def rebuild(
     check_new(new)
     partial = new.with_name(new.name + ".partial")
     _remove(partial)  # a rebuild that was interrupted earlier
+    gctune.tune()
     store = Store(
         partial, settings.topic(topics.CALL_STATUS), CallCache(settings.projector_cache_calls)
     )

@@ -1,6 +1,7 @@
 """The snapshot numbering (callstream.snapshots) against the projector's own rules.
 
-Any mix of real callbacks, reconciler snapshots and duplicates of both, in any order and
+Any mix of real callbacks, their Event Streams copies (as ingest's ``/twilio/events``
+route writes them), reconciler snapshots and duplicates of all three, in any order and
 cut into any batches, goes through the projector's interpretation and fold and must give
 the row the set of events calls for:
 
@@ -14,12 +15,15 @@ the row the set of events calls for:
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from callstream.envelope import encode
+from emulator.event_sink import cloud_event
+from ingest.event_streams import parse_batch
 from projector.events import Event
 from projector.fold import TERMINAL_FIELDS, distinct, fold, merge
 from projector.interpret import interpret
@@ -42,6 +46,26 @@ def record(params: list[tuple[str, str]]) -> bytes:
 
 
 def callback(seq: int, status: str) -> bytes:
+    return record(callback_params(seq, status))
+
+
+def es_copy(seq: int, status: str) -> bytes:
+    """The twilio.call-status record ingest writes for the Event Streams copy of a callback
+    (the CloudEvent's id as the idempotency token, its parameters as the callback's)."""
+    event = cloud_event(
+        f"EZ{seq}",
+        dict(callback_params(seq, status)),
+        callback_url="https://x/s",
+        method="POST",
+        when=0,
+    )
+    (got,) = parse_batch(json.dumps([event]).encode(), ACC.__eq__)
+    assert got.callback is not None
+    url = "https://x/twilio/events?bodySHA256=x"
+    return encode("2026-11-25T12:10:01Z", got.method, url, got.callback, got.id)
+
+
+def callback_params(seq: int, status: str) -> list[tuple[str, str]]:
     params = [
         ("AccountSid", ACC),
         ("CallSid", SID),
@@ -53,7 +77,7 @@ def callback(seq: int, status: str) -> bytes:
     ]
     if status == "completed":
         params += [("CallDuration", "42"), ("Duration", "1"), ("SipResponseCode", "200")]
-    return record(params)
+    return params
 
 
 def snapshot(status: str, at: int) -> bytes:
@@ -77,14 +101,20 @@ def logs(draw: Any) -> tuple[list[bytes], dict[str, Any]]:
     ended = draw(st.booleans())
     outcome = draw(st.sampled_from(OUTCOMES))
     lived = list(STAGES[:reached]) + ([outcome] if ended else [])
+    # each event of the call: its callback delivered or lost, its Event Streams copy
+    # delivered or not (the two routes lose independently)
     kept = draw(st.lists(st.booleans(), min_size=len(lived), max_size=len(lived)))
+    copied = draw(st.lists(st.booleans(), min_size=len(lived), max_size=len(lived)))
     callbacks = [
-        (seq, status) for seq, (status, k) in enumerate(zip(lived, kept, strict=True)) if k
+        (seq, status)
+        for seq, (status, k, c) in enumerate(zip(lived, kept, copied, strict=True))
+        if k or c
     ]
     # snapshots taken at moments of the call's life: REST never says "initiated"
     rest_life = list(REST_STAGES[: max(reached, 1)]) + ([outcome] if ended else [])
     snaps = draw(st.lists(st.integers(0, len(rest_life) - 1), max_size=4))
-    records = [callback(seq, status) for seq, status in callbacks]
+    records = [callback(seq, status) for seq, status in callbacks if kept[seq]]
+    records += [es_copy(seq, status) for seq, status in callbacks if copied[seq]]
     records += [snapshot(rest_life[i], 100 + i) for i in snaps]
     records += draw(st.lists(st.sampled_from(records), max_size=3)) if records else []
     if not records:
