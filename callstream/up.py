@@ -150,7 +150,12 @@ def run(args: argparse.Namespace) -> int:
             from callstream.demo import run_demo
 
             threading.Thread(target=run_demo, args=(env, children, stop), daemon=True).start()
-        return _supervise(children, broker, stop)
+        growth = None
+        if embedded:
+            from callstream.up_guard import LogGrowth
+
+            growth = LogGrowth(settings.archive, say)
+        return _supervise(children, broker, stop, growth)
     finally:
         _stop_all(children)
         if broker is not None:
@@ -260,8 +265,12 @@ def _wait_ready(child: Child, stop: threading.Event, broker: Any, timeout_s: flo
     raise CliError(f"{child.name} did not become ready within {timeout_s:.0f} s:\n{_tail(child)}")
 
 
-def _supervise(children: list[Child], broker: Any, stop: threading.Event) -> int:
+def _supervise(
+    children: list[Child], broker: Any, stop: threading.Event, growth: Any = None
+) -> int:
     while not stop.wait(0.5):
+        if growth is not None:
+            growth.check()
         if broker is not None and not broker.alive():
             say("the embedded broker stopped unexpectedly; stopping everything")
             return 1
