@@ -25,7 +25,15 @@ pytestmark = pytest.mark.slow
 
 ACCOUNT = "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef"
 PATHS = {
-    "ingest": ["/twilio/status", "/twilio/voice", "/dial", "/livez", "/readyz", "/metrics"],
+    "ingest": [
+        "/twilio/status",
+        "/twilio/voice",
+        "/dial",
+        "/twilio/events",
+        "/livez",
+        "/readyz",
+        "/metrics",
+    ],
     "projector": ["/calls", "/calls/CA" + "0" * 32, "/stats", "/livez", "/readyz", "/metrics"],
     "dialer": ["/livez", "/readyz", "/metrics"],
     "emulator": [ACCOUNT + "/Calls.json", "/emulator/requests", "/livez", "/metrics"],
