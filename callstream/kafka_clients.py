@@ -70,6 +70,18 @@ def detect_profile(settings: Settings, timeout_s: float = 10.0) -> BrokerProfile
     return TANSU if cluster.get("cluster_id") == TANSU_CLUSTER_ID else KAFKA
 
 
+def service_profile(settings: Settings) -> BrokerProfile:
+    """:func:`detect_profile` for a service starting up (after its probe of the broker):
+    a broker that answered the probe but not Kafka's own requests is one line
+    (:class:`callstream.broker.BrokerError`), not a traceback."""
+    from callstream.broker import BrokerError
+
+    try:
+        return detect_profile(settings)
+    except Exception as e:
+        raise BrokerError(f"cannot reach Kafka at {bootstrap(settings)}: {e}") from None
+
+
 def make_admin(settings: Settings, timeout_s: float = 10.0) -> KafkaAdminClient:
     return KafkaAdminClient(
         bootstrap_servers=bootstrap(settings),

@@ -73,6 +73,13 @@ class AccountBook:  # known accounts (configured + discovered), refreshed; threa
     def parent(self, acct: Account) -> Account | None:
         return None if acct.parent_sid is None else self.get(acct.parent_sid)
 
+    def signers(self, acct: Account) -> list[Account]:
+        """The accounts whose tokens may sign a webhook of ``acct``: itself and, for a
+        subaccount, its active parent (Twilio signs with the token of the account that owns
+        the call; whoever holds the parent's token controls the subaccount anyway)."""
+        parent = self.parent(acct)
+        return [acct] if parent is None else [acct, parent]
+
     def lookup(self, sid: str) -> Account | None:  # get(), else a rate-limited refresh, then get()
         acct = self.get(sid)
         if acct is not None or self.lister is None or not is_account_sid(sid):

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from callstream import kafka_clients as ck
-from callstream.broker import BrokerError
 from callstream.cliargs import require_free_port
 from callstream.reach import require_broker
 from callstream.settings import Settings, SettingsError
@@ -81,10 +80,7 @@ def for_service(settings: Settings, opts: ServiceOptions) -> Dialer:
     require_free_port(opts.host, opts.port)
     logs.configure("dialer", settings.log_level)
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # logs every request
-    try:
-        profile = ck.detect_profile(settings)
-    except Exception as e:
-        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {e}") from None
+    profile = ck.service_profile(settings)
     check_options(opts)
     return build(
         settings,

@@ -171,9 +171,7 @@ def create_app(
 
 
 def _own_or_sub(book: AccountBook, signer: str, sid: str) -> bool:
-    """An Event Streams delivery signed by ``signer`` may carry events of ``signer`` and of
-    its active subaccounts."""
-    if sid == signer:
-        return book.get(sid) is not None
+    """An Event Streams delivery signed by ``signer`` may carry events of the accounts it may
+    sign for: its own and its active subaccounts' (the same rule as for a callback)."""
     acct = book.get(sid)
-    return acct is not None and acct.parent_sid == signer
+    return acct is not None and signer in (a.sid for a in book.signers(acct))

@@ -108,10 +108,9 @@ class AccountSigners:
         self._checkers: dict[str, SignatureChecker] = {}
 
     def checkers(self, acct: Account) -> list[SignatureChecker]:
-        tokens = list(acct.tokens)
-        parent = self.book.parent(acct)
-        if parent is not None:
-            tokens.extend(t for t in parent.tokens if t not in tokens)
+        tokens: list[str] = []
+        for signer in self.book.signers(acct):
+            tokens.extend(t for t in signer.tokens if t not in tokens)
         out = []
         for token in tokens:
             checker = self._checkers.get(token)

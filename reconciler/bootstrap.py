@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from callstream import kafka_clients as ck
-from callstream.broker import BrokerError
 from callstream.cliargs import require_free_port
 from callstream.reach import require_broker
 from callstream.settings import Settings, SettingsError
@@ -120,8 +119,5 @@ def for_service(settings: Settings, opts: ServiceOptions) -> Reconciler:
     require_free_port(opts.host, opts.port)
     logs.configure("reconciler", settings.log_level)
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # logs every request
-    try:
-        profile = ck.detect_profile(settings)
-    except Exception as e:
-        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {e}") from None
+    profile = ck.service_profile(settings)
     return build(settings, opts, profile=profile, book=book)
