@@ -30,6 +30,7 @@ from typing import IO, Any
 
 from callstream.cliargs import sink_url
 from callstream.cliargs import workers as ingest_workers
+from callstream.up_guard import LogGrowth
 
 DEFAULT_PORTS = {
     "ingest": 8080,
@@ -150,11 +151,7 @@ def run(args: argparse.Namespace) -> int:
             from callstream.demo import run_demo
 
             threading.Thread(target=run_demo, args=(env, children, stop), daemon=True).start()
-        growth = None
-        if embedded:
-            from callstream.up_guard import LogGrowth
-
-            growth = LogGrowth(settings.archive, say)
+        growth = LogGrowth(settings.archive, say) if embedded else None
         return _supervise(children, broker, stop, growth)
     finally:
         _stop_all(children)
@@ -266,7 +263,7 @@ def _wait_ready(child: Child, stop: threading.Event, broker: Any, timeout_s: flo
 
 
 def _supervise(
-    children: list[Child], broker: Any, stop: threading.Event, growth: Any = None
+    children: list[Child], broker: Any, stop: threading.Event, growth: LogGrowth | None = None
 ) -> int:
     while not stop.wait(0.5):
         if growth is not None:
