@@ -103,6 +103,14 @@ def run(args: argparse.Namespace) -> int:
     from callstream.settings import Settings
 
     settings = Settings.from_env()
+    # a bad accounts file is one line before anything starts, not a child's failure later
+    from callstream.accounts import configured_accounts
+
+    configured_accounts(settings)
+    if settings.kafka_bootstrap_servers:  # a named broker: one line at once if it is silent,
+        from callstream.reach import require_broker  # not a Kafka client's timeout later
+
+        require_broker(settings.kafka_bootstrap_servers)
     env = dict(os.environ)
     stop = threading.Event()
 

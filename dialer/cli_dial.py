@@ -39,10 +39,12 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(kafka_bootstrap_servers=args.bootstrap_servers)
     account = args.account
-    if account is None and settings.twilio_account_sid is None and settings.accounts_file:
+    if settings.accounts_file:  # a bad file is one line, whichever account is dialed
         from callstream.accounts import require_accounts
 
-        account = require_accounts(settings)[0].sid  # the default account: the file's first
+        first = require_accounts(settings)[0].sid
+        if account is None and settings.twilio_account_sid is None:
+            account = first  # the default account: the file's first
     if account is None:
         settings.require("twilio_account_sid")
         account = settings.twilio_account_sid

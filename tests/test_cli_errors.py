@@ -187,6 +187,29 @@ SPECIFIC = [
         status=2,
     ),
     Case("datasette", "db-foreign", ["--db", "foreign.db"], says="not a callstream", status=2),
+    # an accounts file that is not there: one line naming it, before anything starts
+    *(
+        Case(
+            name,
+            "accounts-file-missing",
+            args,
+            {**CONFIGURED, "CALLSTREAM_ACCOUNTS": "no-such-accounts.toml"},
+            says="no-such-accounts.toml: no such file",
+            status=2,
+        )
+        for name, args in (
+            ("up", []),
+            ("ingest", []),
+            ("dialer", []),
+            ("reconciler", []),
+            ("emulator", []),
+            ("accounts", []),
+            ("dial", ["--to", "+15005550006", "--from", "+15005550001", "--url", "https://e/t"]),
+        )
+    ),
+    # up with a named broker that does not answer: one line at once (the probe), not a
+    # Kafka client's 30 s timeout
+    Case("up", "named-broker-unreachable", [], CONFIGURED, says=f"cannot reach Kafka at {DEAD}"),
     # a port in use: stopped before the service starts ({taken} is a port the test holds)
     *(
         Case(name, "port-taken", [*args, "--port", "{taken}"], CONFIGURED, says="{taken}")
